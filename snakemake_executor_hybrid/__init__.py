@@ -1,0 +1,1 @@
+"""Hybrid Snakemake executor: route each rule to the backend that suits it."""

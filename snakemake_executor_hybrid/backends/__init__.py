@@ -1,0 +1,47 @@
+"""The backends a job can be routed to, and how to tell whether one can run here.
+
+Each backend lives in its own module and is imported only when a run uses it,
+so importing the plugin stays cheap (Snakemake imports every installed plugin
+in every job process).
+"""
+
+import importlib
+import importlib.util
+import shutil
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    module: str  # our module implementing it, imported lazily
+    requires_module: str | None = None  # e.g. the Snakemake plugin it reuses
+    requires_command: str | None = None  # a client tool that must be on PATH
+    install_hint: str = ""
+
+    def missing(self) -> str | None:
+        """Why this backend cannot run on this machine, or None if it can."""
+        if self.requires_module and importlib.util.find_spec(self.requires_module) is None:
+            return f"Python package '{self.requires_module}' is not installed ({self.install_hint})"
+        if self.requires_command and shutil.which(self.requires_command) is None:
+            return f"command '{self.requires_command}' is not on PATH ({self.install_hint})"
+        return None
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    spec.name: spec
+    for spec in (
+        BackendSpec("local", "snakemake_executor_hybrid.backends.local"),
+        BackendSpec(
+            "slurm",
+            "snakemake_executor_hybrid.backends.slurm",
+            requires_module="snakemake_executor_plugin_slurm",
+            requires_command="sbatch",
+            install_hint="run Snakemake on a SLURM login node with the SLURM "
+            "client tools; pip install snakemake-executor-plugin-slurm",
+        ),
+    )
+}

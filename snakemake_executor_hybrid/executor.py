@@ -1,0 +1,150 @@
+"""The ``hybrid`` executor: ask routing which backend takes a job, hand it over.
+
+Backends report submission, success and failure to Snakemake themselves; this
+class only routes, creates backends on first use and fans out cancel/shutdown.
+"""
+
+import os
+import sys
+import threading
+from collections import defaultdict
+from typing import Any
+
+from snakemake_interface_common.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.executors.real import RealExecutor
+from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
+from snakemake_interface_executor_plugins.settings import ExecMode
+
+from . import routing
+from .backends import BACKENDS
+
+
+class Executor(RealExecutor):
+    def __post_init__(self) -> None:
+        self.settings = self.workflow.executor_settings
+        self.routes = routing.parse_routes(self.settings.routes)
+        routing.check_backend_name(
+            self.settings.default_backend,
+            "--hybrid-default-backend (profile key 'hybrid-default-backend')",
+        )
+        self.local_cores = self._local_cores()
+        self._backends: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._validate_planned_jobs()
+
+    # -- routing ----------------------------------------------------------------
+
+    def _local_cores(self) -> int:
+        cores = self.settings.local_cores
+        if cores is None:
+            cores = self.workflow.resource_settings.local_cores or os.cpu_count() or 1
+        if cores < 1:
+            raise WorkflowError(
+                f"--hybrid-local-cores must be at least 1, got {cores}."
+            )
+        return cores
+
+    def _resource_source(self, rule: str) -> str:
+        overwritten = self.workflow.resource_settings.overwrite_resources or {}
+        if routing.RESOURCE in overwritten.get(rule, {}):
+            return f"--set-resources {rule}:{routing.RESOURCE}=..."
+        return f"resource '{routing.RESOURCE}' of rule '{rule}'"
+
+    def choose(self, job: JobExecutorInterface) -> routing.Choice:
+        """The backend of a job; every member of a group job must agree."""
+        members = list(job.jobs) if job.is_group() else [job]
+        choices = {
+            routing.choose(
+                member.rule.name,
+                member.resources.get(routing.RESOURCE),
+                self._resource_source(member.rule.name),
+                self.routes,
+                self.settings.default_backend,
+            )
+            for member in members
+        }
+        backends = {c.backend for c in choices}
+        if len(backends) > 1:
+            detail = "; ".join(sorted(f"{c.backend} ({c.source})" for c in choices))
+            raise WorkflowError(
+                f"Group job '{job.name}' mixes backends: {detail}. All rules of a "
+                "group run in one job; route them to the same backend."
+            )
+        choice = choices.pop()
+        routing.check_available(choice, job.name)
+        return choice
+
+    def _validate_planned_jobs(self) -> None:
+        """Fail at start-up on a bad route of any rule this run will execute."""
+        seen: set[str] = set()
+        for job in self.workflow.dag.needrun_jobs():
+            if job.is_local or job.rule.name in seen:
+                continue
+            seen.add(job.rule.name)
+            try:
+                choice = self.choose(job)
+            except WorkflowError:
+                raise
+            except Exception:  # resource needs input not yet there: checked at dispatch
+                continue
+            self.backend(choice.backend)
+
+    def backend(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._backends:
+                self._backends[name] = BACKENDS[name].load().create(
+                    self.workflow, self.logger, self
+                )
+            return self._backends[name]
+
+    # -- Snakemake executor interface -----------------------------------------
+
+    def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
+        by_backend: dict[str, list[JobExecutorInterface]] = defaultdict(list)
+        for job in jobs:
+            try:
+                choice = self.choose(job)
+            except WorkflowError as e:
+                self.report_job_error(SubmittedJobInfo(job), msg=str(e))
+                continue
+            self.logger.info(
+                f"hybrid: job {job.jobid} ({job.name}) -> {choice.backend} "
+                f"[{choice.source}]"
+            )
+            by_backend[choice.backend].append(job)
+        for name, backend_jobs in by_backend.items():
+            self.backend(name).run_jobs(backend_jobs)
+
+    def run_job(self, job: JobExecutorInterface) -> None:
+        self.run_jobs([job])
+
+    def group_cores(self, job: JobExecutorInterface) -> int:
+        """Cores a local group job holds (and passes to its inner Snakemake)."""
+        return max(1, min(int(job.resources.get("_cores", 1)), self.local_cores))
+
+    def get_job_args(self, job: JobExecutorInterface, **kwargs: Any) -> str:
+        kwargs.setdefault("cores", self.group_cores(job))
+        return super().get_job_args(job, **kwargs)
+
+    @property
+    def cores(self) -> int:
+        return self.local_cores
+
+    def get_exec_mode(self) -> ExecMode:
+        return ExecMode.REMOTE
+
+    def get_python_executable(self) -> str:
+        return sys.executable
+
+    def cancel(self) -> None:
+        for backend in self._started():
+            backend.cancel()
+
+    def shutdown(self) -> None:
+        for backend in self._started():
+            backend.shutdown()
+
+    def _started(self) -> list[Any]:
+        with self._lock:
+            return list(self._backends.values())

@@ -1,0 +1,71 @@
+"""Executor settings (``--hybrid-*`` flags, ``hybrid-*`` profile keys)."""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from snakemake_interface_executor_plugins.settings import (
+    CommonSettings,
+    ExecutorSettingsBase,
+)
+
+
+@dataclass
+class ExecutorSettings(ExecutorSettingsBase):
+    default_backend: str = field(
+        default="local",
+        metadata={
+            "help": "Backend for rules that name none (resource 'executor') and "
+            "match no route. One of: local, slurm.",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    routes: Optional[list[str]] = field(  # noqa: UP045 (argparse needs typing.Optional)
+        default=None,
+        metadata={
+            "help": "Route rules by name without editing the Snakefile: "
+            "PATTERN=BACKEND items, PATTERN being a rule name or a shell-style "
+            "glob (e.g. --hybrid-routes 'train_*=slurm' 'plot=local'). The first "
+            "matching route wins; a rule's own 'executor' resource (or "
+            "--set-resources RULE:executor=...) takes precedence.",
+            "nargs": "+",
+            "type": str,
+            "env_var": False,
+            "required": False,
+        },
+    )
+    local_cores: Optional[int] = field(  # noqa: UP045
+        default=None,
+        metadata={
+            "help": "Core budget of the local backend: jobs routed 'local' run "
+            "concurrently as long as their threads fit in it. Default: Snakemake's "
+            "--local-cores, else the number of CPUs of this machine.",
+            "type": int,
+            "env_var": False,
+            "required": False,
+        },
+    )
+    slurm_status_interval: float = field(
+        default=2.0,
+        metadata={
+            "help": "Seconds between two status queries (one batched 'sacct' call "
+            "for all active SLURM jobs of the run). A finished job is noticed "
+            "within about this time.",
+            "env_var": False,
+            "required": False,
+        },
+    )
+
+
+common_settings = CommonSettings(
+    # Snakemake must hand every non-local rule to us; localrules stay with
+    # Snakemake's own local executor.
+    non_local_exec=True,
+    implies_no_shared_fs=False,
+    job_deploy_sources=False,
+    pass_default_storage_provider_args=True,
+    pass_default_resources_args=True,
+    pass_envvar_declarations_to_cmd=False,
+    auto_deploy_default_storage_provider=False,
+    init_seconds_before_status_checks=0,
+)
