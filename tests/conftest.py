@@ -1,0 +1,89 @@
+"""Shared helpers: run the real Snakemake CLI, make sure the real SLURM is up."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOWS = Path(__file__).resolve().parent / "integration" / "workflows"
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m snakemake`` in ``workdir`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
+
+
+def copy_workflow(name: str, dest: Path) -> Path:
+    target = dest / name
+    shutil.copytree(WORKFLOWS / name, target)
+    return target
+
+
+def _slurm_answers() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        probe = subprocess.run(["sinfo", "--noheader"], capture_output=True, timeout=10)
+        accounting = subprocess.run(["sacct", "--noheader", "-X", "-j", "1"], capture_output=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
+    return probe.returncode == 0 and accounting.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def slurm() -> None:
+    """A running single-node SLURM with accounting, started by scripts/slurm/up if needed.
+
+    Skips only where it cannot run (not root, no apt); with HYBRID_REQUIRE_SLURM=1
+    (as in CI) a missing SLURM fails the tests instead.
+    """
+    if not _slurm_answers():
+        reason = None
+        if os.geteuid() != 0:
+            reason = "SLURM is not running and starting it needs root"
+        elif shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+            reason = "SLURM is not running and cannot be installed here (no apt-get)"
+        else:
+            up = subprocess.run([str(REPO / "scripts" / "slurm" / "up")], capture_output=True, text=True, timeout=900)
+            if up.returncode != 0 or not _slurm_answers():
+                pytest.fail(f"scripts/slurm/up failed:\n{up.stdout}\n{up.stderr}")
+        if reason:
+            if os.environ.get("HYBRID_REQUIRE_SLURM") == "1":
+                pytest.fail(reason)
+            pytest.skip(reason)
+
+
+def squeue_ids(name: str | None = None) -> list[str]:
+    argv = ["squeue", "--noheader", "--format=%i"]
+    if name:
+        argv.append(f"--name={name}")
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+
+
+def sacct_jobs(name: str) -> dict[str, str]:
+    """Job id -> state of every allocation SLURM accounted under this job name."""
+    out = subprocess.run(
+        ["sacct", "-X", "--parsable2", "--noheader", "--format=JobID,State",
+         f"--name={name}", "--starttime=now-1days"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return dict(line.split("|", 1) for line in out.splitlines() if line)
+
+
+def slurm_run_id(output: str) -> str:
+    for line in output.splitlines():
+        if line.startswith("SLURM run ID:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no 'SLURM run ID' in output:\n{output}")

@@ -1,0 +1,51 @@
+import threading
+import time
+
+import pytest
+
+from snakemake_executor_hybrid.backends.local import CoreBudget
+
+
+def test_budget_rejects_zero():
+    with pytest.raises(ValueError, match="at least 1"):
+        CoreBudget(0)
+
+
+def test_oversized_request_takes_the_whole_budget():
+    budget = CoreBudget(2)
+    with budget.hold(8) as held:
+        assert held == 2
+        assert budget.free == 0
+    assert budget.free == 2
+
+
+def test_concurrent_holders_never_exceed_budget():
+    budget = CoreBudget(3)
+    in_use = []
+    peak = [0]
+    lock = threading.Lock()
+
+    def work(cores):
+        with budget.hold(cores) as held:
+            with lock:
+                in_use.append(held)
+                peak[0] = max(peak[0], sum(in_use))
+            time.sleep(0.02)
+            with lock:
+                in_use.remove(held)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in [1, 2, 3, 1, 2, 1, 1, 2] * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert peak[0] <= 3
+    assert peak[0] >= 2  # jobs did run side by side
+    assert budget.free == 3
+
+
+def test_budget_released_on_exception():
+    budget = CoreBudget(1)
+    with pytest.raises(RuntimeError), budget.hold(1):
+        raise RuntimeError("job failed")
+    assert budget.free == 1

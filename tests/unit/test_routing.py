@@ -1,0 +1,78 @@
+import pytest
+from snakemake_interface_common.exceptions import WorkflowError
+
+from snakemake_executor_hybrid import routing
+from snakemake_executor_hybrid.backends import BACKENDS, BackendSpec
+from snakemake_executor_hybrid.routing import Choice, Route
+
+
+def test_parse_routes_accepts_items_and_comma_lists():
+    routes = routing.parse_routes(["train_*=slurm", "plot=local, eval=slurm"])
+    assert routes == [
+        Route("train_*", "slurm"),
+        Route("plot", "local"),
+        Route("eval", "slurm"),
+    ]
+
+
+def test_parse_routes_none_is_empty():
+    assert routing.parse_routes(None) == []
+
+
+@pytest.mark.parametrize("bad", ["train", "=slurm", "train=", "train=slrum"])
+def test_parse_routes_rejects_bad_items_naming_the_flag(bad):
+    with pytest.raises(WorkflowError) as err:
+        routing.parse_routes([bad])
+    assert "--hybrid-routes" in str(err.value)
+
+
+def test_unknown_backend_in_route_lists_valid_choices():
+    with pytest.raises(WorkflowError) as err:
+        routing.parse_routes(["train=slrum"])
+    message = str(err.value)
+    assert "'slrum'" in message and "local, slurm" in message
+
+
+def test_resource_wins_over_routes_and_default():
+    choice = routing.choose("train", "local", "the resource", [Route("train", "slurm")], "slurm")
+    assert choice == Choice("local", "the resource")
+
+
+def test_first_matching_route_wins():
+    routes = [Route("train_big", "local"), Route("train_*", "slurm")]
+    assert routing.choose("train_big", None, "", routes, "local").backend == "local"
+    assert routing.choose("train_small", None, "", routes, "local").backend == "slurm"
+    assert "train_*=slurm" in routing.choose("train_small", None, "", routes, "local").source
+
+
+def test_default_when_nothing_matches():
+    choice = routing.choose("plot", "", "", [Route("train*", "slurm")], "local")
+    assert choice == Choice("local", "--hybrid-default-backend")
+
+
+def test_check_available_names_rule_value_source_and_choices():
+    with pytest.raises(WorkflowError) as err:
+        routing.check_available(Choice("kubernetes", "resource 'executor' of rule 'x'"), "x")
+    message = str(err.value)
+    for part in ("Rule 'x'", "'kubernetes'", "resource 'executor' of rule 'x'", "local, slurm"):
+        assert part in message
+
+
+def test_check_available_reports_missing_plugin(monkeypatch):
+    spec = BackendSpec("ghost", "nowhere", requires_module="no_such_module_xyz", install_hint="pip install it")
+    monkeypatch.setitem(BACKENDS, "ghost", spec)
+    with pytest.raises(WorkflowError) as err:
+        routing.check_available(Choice("ghost", "--hybrid-default-backend"), "train")
+    message = str(err.value)
+    assert "no_such_module_xyz" in message and "Rule 'train'" in message and "pip install it" in message
+
+
+def test_check_available_reports_missing_command(monkeypatch):
+    spec = BackendSpec("ghost2", "nowhere", requires_command="no-such-command-xyz")
+    monkeypatch.setitem(BACKENDS, "ghost2", spec)
+    with pytest.raises(WorkflowError, match="no-such-command-xyz"):
+        routing.check_available(Choice("ghost2", "x"), "train")
+
+
+def test_local_backend_is_always_available():
+    assert BACKENDS["local"].missing() is None

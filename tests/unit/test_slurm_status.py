@@ -1,0 +1,107 @@
+"""SLURM status parsing, on output captured from a real slurmdbd (SLURM 22.05)."""
+
+from snakemake_executor_hybrid.backends import slurm_status as st
+from snakemake_executor_hybrid.states import JobState
+
+# `sacct --allocations --parsable2 --noheader --format=JobID,State,ExitCode,Reason,NodeList`
+CAPTURED = """\
+8|COMPLETED|0:0|None|vm
+11|FAILED|3:0|None|vm
+12|FAILED|0:9|None|vm
+13|RUNNING|0:0|None|vm
+14|CANCELLED by 0|0:0|None|vm
+15|PENDING|0:0|BeginTime|None assigned
+16|TIMEOUT|0:0|None|vm
+17|NODE_FAIL|1:0|None|vm
+"""
+
+
+def states(text=CAPTURED, requeue=False):
+    return {k: r.state(requeue) for k, r in st.parse_sacct(text).items()}
+
+
+def test_each_native_state_maps_to_one_model_state():
+    assert states() == {
+        "8": JobState.SUCCEEDED,
+        "11": JobState.FAILED,
+        "12": JobState.FAILED,
+        "13": JobState.RUNNING,
+        "14": JobState.CANCELLED,
+        "15": JobState.QUEUED,
+        "16": JobState.TIMED_OUT,
+        "17": JobState.NODE_FAILED,
+    }
+
+
+def test_cancelled_by_uid_is_final_not_running():
+    # snakemake-executor-plugin-slurm 2.8.0 compares the raw string with
+    # "CANCELLED" and waits for "CANCELLED by 0" forever.
+    record = st.parse_sacct("14|CANCELLED by 0|0:0|None|vm\n")["14"]
+    assert record.native_state == "CANCELLED"
+    assert record.state().final and not record.state().ok
+
+
+def test_requeue_keeps_node_fail_and_preemption_pending():
+    text = "17|NODE_FAIL|1:0|None|vm\n18|PREEMPTED|0:0|None|vm\n"
+    assert set(states(text, requeue=True).values()) == {JobState.QUEUED}
+    assert states(text)["18"] is JobState.FAILED
+
+
+def test_unknown_state_is_treated_as_in_progress():
+    assert states("9|SOME_NEW_STATE|0:0|None|vm\n")["9"] is JobState.RUNNING
+
+
+def test_last_line_of_a_job_wins_and_blank_lines_are_ignored():
+    text = "5|FAILED|1:0|None|vm\n\n5|COMPLETED|0:0|None|vm\n"
+    assert states(text) == {"5": JobState.SUCCEEDED}
+
+
+def test_short_lines_from_other_formats_are_padded():
+    record = st.parse_sacct("7|CANCELLED|0:15\n")["7"]
+    assert record.native_state == "CANCELLED" and record.reason == "" and record.nodes == ""
+
+
+def test_array_task_falls_back_to_parent_record():
+    records = st.parse_sacct("20|COMPLETED|0:0|None|vm\n21_3|FAILED|1:0|None|vm\n")
+    assert st.lookup(records, "20_1").job_id == "20"
+    assert st.lookup(records, "21_3").job_id == "21_3"
+    assert st.lookup(records, "22") is None
+    assert st.lookup(records, "x_y") is None
+
+
+def test_sacct_argv_is_one_batched_call_with_explicit_fields():
+    argvs = st.sacct_argvs(["3", "1", "2", "1"])
+    assert argvs == [[
+        "sacct", "--allocations", "--parsable2", "--noheader",
+        "--format=JobID,State,ExitCode,Reason,NodeList", "--jobs=1,2,3",
+    ]]
+
+
+def test_sacct_argv_is_chunked_for_many_jobs():
+    ids = [str(i) for i in range(st.SACCT_CHUNK * 2 + 1)]
+    argvs = st.sacct_argvs(ids)
+    assert len(argvs) == 3
+    polled = [j for argv in argvs for j in argv[-1].removeprefix("--jobs=").split(",")]
+    assert sorted(polled, key=int) == ids
+
+
+def test_failure_message_names_state_exit_reason_node_and_log():
+    record = st.parse_sacct("11|FAILED|3:0|None|vm\n")["11"]
+    message = st.failure_message(record, "/logs/11.log")
+    assert message == (
+        "SLURM job 11 ended FAILED on vm (exit code 3; reason: none given). "
+        "SLURM log: /logs/11.log"
+    )
+
+
+def test_failure_message_shows_signal_and_reason():
+    record = st.parse_sacct("12|OUT_OF_MEMORY|0:9|OutOfMemory|n1\n")["12"]
+    message = st.failure_message(record, "x.log")
+    assert "OUT_OF_MEMORY" in message and "signal 9" in message and "OutOfMemory" in message
+
+
+def test_cancel_and_queue_commands_select_the_run_by_name():
+    assert st.scancel_argv("run-1") == ["scancel", "--name=run-1"]
+    assert st.scancel_argv("run-1", clusters=True)[-1] == "--clusters=all"
+    assert st.squeue_argv("run-1") == ["squeue", "--noheader", "--format=%i", "--name=run-1"]
+    assert st.default_account_argv("alice")[-2:] == ["alice", "format=DefaultAccount"]
