@@ -7,7 +7,7 @@ Precedence, most specific first:
   3. ``--hybrid-default-backend``.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -30,23 +30,23 @@ class Choice:
     source: str  # where the choice came from, for messages
 
 
-def parse_routes(items: Sequence[str] | None) -> list[Route]:
-    """Parse ``PATTERN=BACKEND`` items (each item may hold several, comma-separated)."""
+def parse_routes(text: str | None) -> list[Route]:
+    """Parse comma-separated ``PATTERN=BACKEND`` items."""
     routes = []
-    for item in items or ():
-        for part in item.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            pattern, sep, backend = part.partition("=")
-            if not sep or not pattern.strip() or not backend.strip():
-                raise WorkflowError(
-                    f"Invalid route {part!r} in --hybrid-routes (profile key "
-                    "'hybrid-routes'): expected PATTERN=BACKEND, e.g. 'train_*=slurm'."
-                )
-            route = Route(pattern.strip(), backend.strip())
-            check_backend_name(route.backend, f"route {part!r} of --hybrid-routes")
-            routes.append(route)
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        pattern, sep, backend = part.partition("=")
+        if not sep or not pattern.strip() or not backend.strip():
+            raise WorkflowError(
+                f"Invalid route {part!r} in --hybrid-routes (profile key "
+                "'hybrid-routes'): expected a comma-separated list of "
+                "PATTERN=BACKEND, e.g. 'train_*=slurm,plot=local'."
+            )
+        route = Route(pattern.strip(), backend.strip())
+        check_backend_name(route.backend, f"route {part!r} of --hybrid-routes")
+        routes.append(route)
     return routes
 
 

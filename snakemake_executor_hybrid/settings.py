@@ -20,16 +20,14 @@ class ExecutorSettings(ExecutorSettingsBase):
             "required": False,
         },
     )
-    routes: Optional[list[str]] = field(  # noqa: UP045 (argparse needs typing.Optional)
+    routes: Optional[str] = field(  # noqa: UP045 (argparse needs typing.Optional)
         default=None,
         metadata={
-            "help": "Route rules by name without editing the Snakefile: "
-            "PATTERN=BACKEND items, PATTERN being a rule name or a shell-style "
-            "glob (e.g. --hybrid-routes 'train_*=slurm' 'plot=local'). The first "
-            "matching route wins; a rule's own 'executor' resource (or "
+            "help": "Route rules by name without editing the Snakefile: a "
+            "comma-separated list of PATTERN=BACKEND, PATTERN being a rule name or "
+            "a shell-style glob (e.g. --hybrid-routes 'train_*=slurm,plot=local'). "
+            "The first matching route wins; a rule's own 'executor' resource (or "
             "--set-resources RULE:executor=...) takes precedence.",
-            "nargs": "+",
-            "type": str,
             "env_var": False,
             "required": False,
         },

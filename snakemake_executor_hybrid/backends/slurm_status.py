@@ -113,7 +113,7 @@ def failure_message(record: SlurmRecord, log_path: object) -> str:
     where = f" on {record.nodes}" if record.nodes and record.nodes != "None assigned" else ""
     return (
         f"SLURM job {record.job_id} ended {record.native_state}{where} "
-        f"({exit_part}; reason: {reason}). SLURM log: {log_path}"
+        f"({exit_part}; reason: {reason}). SLURM log: {log_path}\n"
     )
 
 

@@ -37,4 +37,4 @@ class TestMixed(HybridBase):
     def get_executor_settings(self):
         # 'simple': a and b on SLURM, c and d local; 'groups': the group of a
         # and b on SLURM, c local.
-        return ExecutorSettings(routes=["a=slurm", "b=slurm"], slurm_status_interval=1)
+        return ExecutorSettings(routes="a=slurm,b=slurm", slurm_status_interval=1)

@@ -7,7 +7,7 @@ from snakemake_executor_hybrid.routing import Choice, Route
 
 
 def test_parse_routes_accepts_items_and_comma_lists():
-    routes = routing.parse_routes(["train_*=slurm", "plot=local, eval=slurm"])
+    routes = routing.parse_routes("train_*=slurm, plot=local,,eval=slurm")
     assert routes == [
         Route("train_*", "slurm"),
         Route("plot", "local"),
@@ -17,18 +17,19 @@ def test_parse_routes_accepts_items_and_comma_lists():
 
 def test_parse_routes_none_is_empty():
     assert routing.parse_routes(None) == []
+    assert routing.parse_routes("") == []
 
 
 @pytest.mark.parametrize("bad", ["train", "=slurm", "train=", "train=slrum"])
 def test_parse_routes_rejects_bad_items_naming_the_flag(bad):
     with pytest.raises(WorkflowError) as err:
-        routing.parse_routes([bad])
+        routing.parse_routes(bad)
     assert "--hybrid-routes" in str(err.value)
 
 
 def test_unknown_backend_in_route_lists_valid_choices():
     with pytest.raises(WorkflowError) as err:
-        routing.parse_routes(["train=slrum"])
+        routing.parse_routes("train=slrum")
     message = str(err.value)
     assert "'slrum'" in message and "local, slurm" in message
 

@@ -90,7 +90,7 @@ def test_failure_message_names_state_exit_reason_node_and_log():
     message = st.failure_message(record, "/logs/11.log")
     assert message == (
         "SLURM job 11 ended FAILED on vm (exit code 3; reason: none given). "
-        "SLURM log: /logs/11.log"
+        "SLURM log: /logs/11.log\n"
     )
 
 
