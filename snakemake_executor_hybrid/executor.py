@@ -138,7 +138,8 @@ class Executor(RealExecutor):
         return sys.executable
 
     def cancel(self) -> None:
-        for backend in self._started():
+        # Remote jobs first: they cost allocations and outlive this process.
+        for backend in sorted(self._started(), key=lambda b: b.name == "local"):
             backend.cancel()
 
     def shutdown(self) -> None:

@@ -7,15 +7,18 @@ run as one inner ``python -m snakemake`` process, as a cluster would run them,
 so that jobs depending on each other inside a group run in order.
 """
 
+import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any
 
 from snakemake.executors.local import Executor as SnakemakeLocalExecutor
+from snakemake.shell import shell
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
@@ -52,6 +55,35 @@ class CoreBudget:
                 self._cond.notify_all()
 
 
+def descendants(pid: int) -> list[int]:
+    """All processes below ``pid``, read from /proc (empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                # the command name (field 2) may hold spaces: split after ')'
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def terminate_tree(pid: int) -> None:
+    """SIGTERM a job's process and everything it started (a shell's children
+    would otherwise outlive it)."""
+    for target in [*descendants(pid), pid]:
+        with suppress(ProcessLookupError, PermissionError):
+            os.kill(target, signal.SIGTERM)
+
+
 class LocalBackend(SnakemakeLocalExecutor):
     name = "local"
 
@@ -64,6 +96,9 @@ class LocalBackend(SnakemakeLocalExecutor):
     ) -> None:
         self.budget = CoreBudget(cores)
         self._hybrid = hybrid  # formats the inner Snakemake call of group jobs
+        self._cancelled = threading.Event()
+        self._running: dict[Any, subprocess.Popen | None] = {}  # jobid -> group process
+        self._running_lock = threading.Lock()
         super().__init__(workflow, logger)
 
     def __post_init__(self) -> None:
@@ -80,12 +115,36 @@ class LocalBackend(SnakemakeLocalExecutor):
         return self.budget.total
 
     def cached_or_run(self, job: Any, run_func: Callable[..., Any], *args: Any) -> None:
-        with self.budget.hold(job.threads) as cores:
+        with self.budget.hold(job.threads) as cores, self._tracked(job.jobid):
             self.logger.debug(
                 f"local: job {job.jobid} runs in-process with {cores} of "
                 f"{self.budget.total} cores"
             )
             super().cached_or_run(job, run_func, *args)
+
+    @contextmanager
+    def _tracked(self, jobid: Any, process: subprocess.Popen | None = None) -> Iterator[None]:
+        with self._running_lock:
+            if self._cancelled.is_set():
+                raise KeyboardInterrupt  # cancelled while waiting for cores
+            self._running[jobid] = process
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running.pop(jobid, None)
+
+    def cancel(self) -> None:
+        """Start nothing more, stop what runs, then wait for the workers."""
+        with self._running_lock:
+            self._cancelled.set()
+            running = dict(self._running)
+        for jobid, process in running.items():
+            if process is None:  # an in-process job: its shell command, if any
+                process = getattr(shell, "_processes", {}).get(jobid)
+            if process is not None:
+                terminate_tree(process.pid)
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def run_job(self, job: JobExecutorInterface) -> None:
         if not job.is_group():
@@ -101,7 +160,9 @@ class LocalBackend(SnakemakeLocalExecutor):
             command = self._hybrid.format_job_exec(job)
             self.logger.debug(f"local: group job {job.jobid} command: {command}")
             # Snakemake formats the inner invocation as one shell command line.
-            returncode = subprocess.run(["/bin/sh", "-c", command]).returncode
+            process = subprocess.Popen(["/bin/sh", "-c", command])
+            with self._tracked(job.jobid, process):
+                returncode = process.wait()
         if returncode != 0:
             raise GroupJobFailed(f"inner Snakemake of group {job.name} exited {returncode}")
 

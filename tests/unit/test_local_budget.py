@@ -1,9 +1,10 @@
+import subprocess
 import threading
 import time
 
 import pytest
 
-from snakemake_executor_hybrid.backends.local import CoreBudget
+from snakemake_executor_hybrid.backends.local import CoreBudget, descendants, terminate_tree
 
 
 def test_budget_rejects_zero():
@@ -49,3 +50,31 @@ def test_budget_released_on_exception():
     with pytest.raises(RuntimeError), budget.hold(1):
         raise RuntimeError("job failed")
     assert budget.free == 1
+
+
+def _running(pid):
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_terminate_tree_reaches_grandchildren():
+    shell = subprocess.Popen(["/bin/sh", "-c", "sleep 60 & sleep 60; wait"])
+    try:
+        assert _wait(lambda: len(descendants(shell.pid)) == 2)
+        kids = descendants(shell.pid)
+        terminate_tree(shell.pid)
+        assert shell.wait(5) != 0
+        assert _wait(lambda: not any(_running(k) for k in kids))
+    finally:
+        shell.kill()

@@ -1,35 +1,41 @@
 """SLURM status parsing, on output captured from a real slurmdbd (SLURM 22.05)."""
 
+from pathlib import Path
+
 from snakemake_executor_hybrid.backends import slurm_status as st
 from snakemake_executor_hybrid.states import JobState
 
-# `sacct --allocations --parsable2 --noheader --format=JobID,State,ExitCode,Reason,NodeList`
-CAPTURED = """\
-8|COMPLETED|0:0|None|vm
-11|FAILED|3:0|None|vm
-12|FAILED|0:9|None|vm
-13|RUNNING|0:0|None|vm
-14|CANCELLED by 0|0:0|None|vm
-15|PENDING|0:0|BeginTime|None assigned
-16|TIMEOUT|0:0|None|vm
-17|NODE_FAIL|1:0|None|vm
-"""
+# Real sacct output, see data/sacct_states.md for how each job was made.
+CAPTURED = (Path(__file__).parent / "data" / "sacct_states.txt").read_text()
+# Real output in the exact format the backend asks for (with NodeList).
+CAPTURED_WITH_NODES = "8|COMPLETED|0:0|None|vm\n14|CANCELLED by 0|0:0|None|vm\n"
 
 
 def states(text=CAPTURED, requeue=False):
     return {k: r.state(requeue) for k, r in st.parse_sacct(text).items()}
 
 
-def test_each_native_state_maps_to_one_model_state():
+def test_each_captured_state_maps_to_one_model_state():
     assert states() == {
-        "8": JobState.SUCCEEDED,
+        "10": JobState.SUCCEEDED,
         "11": JobState.FAILED,
         "12": JobState.FAILED,
-        "13": JobState.RUNNING,
+        "13": JobState.TIMED_OUT,
         "14": JobState.CANCELLED,
-        "15": JobState.QUEUED,
-        "16": JobState.TIMED_OUT,
+        "18": JobState.RUNNING,
+        "19": JobState.QUEUED,
+    }
+    assert states(CAPTURED_WITH_NODES) == {"8": JobState.SUCCEEDED, "14": JobState.CANCELLED}
+
+
+def test_states_this_node_cannot_produce_follow_the_table():
+    # Not captured (a single node cannot fail or run out of memory on demand):
+    # same format, states from the sacct manual.
+    text = "17|NODE_FAIL|1:0|None|n1\n21|OUT_OF_MEMORY|0:125|None|n1\n22|BOOT_FAIL|0:0|None|n1\n"
+    assert states(text) == {
         "17": JobState.NODE_FAILED,
+        "21": JobState.OUT_OF_MEMORY,
+        "22": JobState.FAILED,
     }
 
 
@@ -57,8 +63,8 @@ def test_last_line_of_a_job_wins_and_blank_lines_are_ignored():
 
 
 def test_short_lines_from_other_formats_are_padded():
-    record = st.parse_sacct("7|CANCELLED|0:15\n")["7"]
-    assert record.native_state == "CANCELLED" and record.reason == "" and record.nodes == ""
+    record = st.parse_sacct(CAPTURED)["14"]
+    assert record.native_state == "CANCELLED" and record.reason == "None" and record.nodes == ""
 
 
 def test_array_task_falls_back_to_parent_record():
