@@ -40,9 +40,7 @@ class Executor(RealExecutor):
         if cores is None:
             cores = self.workflow.resource_settings.local_cores or os.cpu_count() or 1
         if cores < 1:
-            raise WorkflowError(
-                f"--hybrid-local-cores must be at least 1, got {cores}."
-            )
+            raise WorkflowError(f"--hybrid-local-cores must be at least 1, got {cores}.")
         return cores
 
     def _resource_source(self, rule: str) -> str:
@@ -93,8 +91,8 @@ class Executor(RealExecutor):
     def backend(self, name: str) -> Any:
         with self._lock:
             if name not in self._backends:
-                self._backends[name] = BACKENDS[name].load().create(
-                    self.workflow, self.logger, self
+                self._backends[name] = (
+                    BACKENDS[name].load().create(self.workflow, self.logger, self)
                 )
             return self._backends[name]
 
@@ -109,8 +107,7 @@ class Executor(RealExecutor):
                 self.report_job_error(SubmittedJobInfo(job), msg=str(e))
                 continue
             self.logger.info(
-                f"hybrid: job {job.jobid} ({job.name}) -> {choice.backend} "
-                f"[{choice.source}]"
+                f"hybrid: job {job.jobid} ({job.name}) -> {choice.backend} [{choice.source}]"
             )
             by_backend[choice.backend].append(job)
         for name, backend_jobs in by_backend.items():

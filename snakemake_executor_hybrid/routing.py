@@ -62,7 +62,9 @@ def choose(
         return Choice(str(resource_value), resource_source)
     for route in routes:
         if fnmatchcase(rule, route.pattern):
-            return Choice(route.backend, f"route '{route.pattern}={route.backend}' of --hybrid-routes")
+            return Choice(
+                route.backend, f"route '{route.pattern}={route.backend}' of --hybrid-routes"
+            )
     return Choice(default, "--hybrid-default-backend")
 
 

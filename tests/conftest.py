@@ -12,7 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = Path(__file__).resolve().parent / "integration" / "workflows"
 
 
-def snakemake(workdir: Path, *args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, timeout: float = 600, **kwargs
+) -> subprocess.CompletedProcess:
     """Run ``python -m snakemake`` in ``workdir`` and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
@@ -36,7 +38,9 @@ def _slurm_answers() -> bool:
         return False
     try:
         probe = subprocess.run(["sinfo", "--noheader"], capture_output=True, timeout=10)
-        accounting = subprocess.run(["sacct", "--noheader", "-X", "-j", "1"], capture_output=True, timeout=10)
+        accounting = subprocess.run(
+            ["sacct", "--noheader", "-X", "-j", "1"], capture_output=True, timeout=10
+        )
     except subprocess.TimeoutExpired:
         return False
     return probe.returncode == 0 and accounting.returncode == 0
@@ -56,7 +60,12 @@ def slurm() -> None:
         elif shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
             reason = "SLURM is not running and cannot be installed here (no apt-get)"
         else:
-            up = subprocess.run([str(REPO / "scripts" / "slurm" / "up")], capture_output=True, text=True, timeout=900)
+            up = subprocess.run(
+                [str(REPO / "scripts" / "slurm" / "up")],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             if up.returncode != 0 or not _slurm_answers():
                 pytest.fail(f"scripts/slurm/up failed:\n{up.stdout}\n{up.stderr}")
         if reason:
@@ -75,9 +84,18 @@ def squeue_ids(name: str | None = None) -> list[str]:
 def sacct_jobs(name: str) -> dict[str, str]:
     """Job id -> state of every allocation SLURM accounted under this job name."""
     out = subprocess.run(
-        ["sacct", "-X", "--parsable2", "--noheader", "--format=JobID,State",
-         f"--name={name}", "--starttime=now-1days"],
-        capture_output=True, text=True, check=True,
+        [
+            "sacct",
+            "-X",
+            "--parsable2",
+            "--noheader",
+            "--format=JobID,State",
+            f"--name={name}",
+            "--starttime=now-1days",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return dict(line.split("|", 1) for line in out.splitlines() if line)
 

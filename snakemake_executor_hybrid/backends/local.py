@@ -86,6 +86,7 @@ def terminate_tree(pid: int) -> None:
 
 class LocalBackend(SnakemakeLocalExecutor):
     name = "local"
+    pool: ThreadPoolExecutor
 
     def __init__(
         self,
@@ -106,9 +107,7 @@ class LocalBackend(SnakemakeLocalExecutor):
         # Waiting jobs block a worker each; keep a few spare like Snakemake does.
         self.pool.shutdown(wait=False)
         self.workers = self.budget.total + 5
-        self.pool = ThreadPoolExecutor(
-            max_workers=self.workers, thread_name_prefix="hybrid-local"
-        )
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="hybrid-local")
 
     @property
     def cores(self) -> int:
@@ -117,8 +116,7 @@ class LocalBackend(SnakemakeLocalExecutor):
     def cached_or_run(self, job: Any, run_func: Callable[..., Any], *args: Any) -> None:
         with self.budget.hold(job.threads) as cores, self._tracked(job.jobid):
             self.logger.debug(
-                f"local: job {job.jobid} runs in-process with {cores} of "
-                f"{self.budget.total} cores"
+                f"local: job {job.jobid} runs in-process with {cores} of {self.budget.total} cores"
             )
             super().cached_or_run(job, run_func, *args)
 

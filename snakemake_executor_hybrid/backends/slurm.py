@@ -23,6 +23,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -86,6 +87,8 @@ class SlurmBackend(SlurmPluginExecutor):
         self._status_interval = status_interval
         self._sacct_failures = 0
         self._first_missing: dict[str, float] = {}
+        self._account_lock = threading.Lock()
+        self._default_account_arg: str | None = None
         super().__init__(WorkflowView(workflow, settings_from_command_line(logger)), logger)
 
     @property
@@ -105,9 +108,7 @@ class SlurmBackend(SlurmPluginExecutor):
                 yield job_info
             return
         requeue = bool(self.workflow.executor_settings.requeue)
-        missing = [
-            j for j in active_jobs if st.lookup(records, j.external_jobid) is None
-        ]
+        missing = [j for j in active_jobs if st.lookup(records, j.external_jobid) is None]
         lost = await self._lost(missing)
         for job_info in active_jobs:
             record = st.lookup(records, job_info.external_jobid)
@@ -145,12 +146,14 @@ class SlurmBackend(SlurmPluginExecutor):
             async with self.status_rate_limiter:
                 code, out, err = await _run(argv)
             if code != 0:
-                return self._sacct_failed(argv, err)
+                self._sacct_failed(argv, err)
+                return None
             records.update(st.parse_sacct(out))
         self._sacct_failures = 0
         return records
 
     def _sacct_failed(self, argv: list[str], err: str) -> None:
+        """Warn, or raise once sacct failed --slurm-status-attempts times in a row."""
         self._sacct_failures += 1
         attempts = max(1, int(self.workflow.executor_settings.status_attempts or 5))
         message = f"'{' '.join(argv[:2])} ...' failed: {err.strip() or 'no message'}"
@@ -161,7 +164,6 @@ class SlurmBackend(SlurmPluginExecutor):
                 "sacct; ask your administrators, or check 'sacct' works on this host."
             )
         self.logger.warning(f"hybrid: {message} (will retry)")
-        return None
 
     async def _lost(self, missing: list[SubmittedJobInfo]) -> set[str]:
         """Ids, among jobs sacct does not list, that squeue does not hold either
@@ -172,8 +174,7 @@ class SlurmBackend(SlurmPluginExecutor):
         overdue = [
             j.external_jobid
             for j in missing
-            if now - self._first_missing.setdefault(j.external_jobid, now)
-            >= LOST_AFTER_SECONDS
+            if now - self._first_missing.setdefault(j.external_jobid, now) >= LOST_AFTER_SECONDS
         ]
         if not overdue:
             return set()
@@ -200,20 +201,19 @@ class SlurmBackend(SlurmPluginExecutor):
         if job.resources.get("slurm_account"):
             yield from super().get_account_arg(job)
             return
-        if self._fallback_account_arg is None:
-            account = _default_account()
-            self._fallback_account_arg = f" -A {shlex.quote(account)}" if account else ""
-            if account:
-                self.logger.info(f"hybrid: using SLURM default account {account}")
-        yield self._fallback_account_arg
+        with self._account_lock:  # submissions run in two threads
+            if self._default_account_arg is None:
+                account = _default_account()
+                self._default_account_arg = f" -A {shlex.quote(account)}" if account else ""
+                if account:
+                    self.logger.info(f"hybrid: using SLURM default account {account}")
+        yield self._default_account_arg
 
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
         argv = st.scancel_argv(self.run_uuid, clusters=bool(self._submitted_job_clusters))
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
-            self.logger.warning(
-                f"hybrid: '{' '.join(argv)}' failed: {result.stderr.strip()}"
-            )
+            self.logger.warning(f"hybrid: '{' '.join(argv)}' failed: {result.stderr.strip()}")
 
     def cancel(self) -> None:
         # No new sbatch may start once cancelling; then cancel all jobs by name.

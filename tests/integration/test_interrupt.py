@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import copy_workflow, squeue_ids, snakemake
+from tests.conftest import copy_workflow, snakemake, squeue_ids
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
 
@@ -16,8 +16,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
 def start(wd, *args):
     return subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--executor", "hybrid", "--jobs", "10", *args],
-        cwd=wd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        cwd=wd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
         # as in an interactive terminal, even if this test runs with SIGINT ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -35,6 +39,7 @@ def wait_for(predicate, timeout, what):
 
 def run_id_of(wd, proc):
     """The SLURM run id (the job name of all SLURM jobs of the run) from the log."""
+
     def find():
         if proc.poll() is not None:
             raise AssertionError(f"snakemake exited early:\n{proc.stdout.read()}")
@@ -43,6 +48,7 @@ def run_id_of(wd, proc):
                 if line.startswith("SLURM run ID:"):
                     return line.split(":", 1)[1].strip()
         return None
+
     return wait_for(find, 60, "the SLURM run id in the log")
 
 
@@ -58,7 +64,9 @@ def test_sigint_cancels_slurm_jobs_and_rerun_completes(tmp_path):
     # cancelled jobs may show as COMPLETING for a moment, then must be gone
     wait_for(lambda: squeue_ids(run_id) == [], 30, f"an empty squeue after Ctrl-C:\n{out}")
 
-    rerun = snakemake(wd, "--executor", "hybrid", "--jobs", "10", "--config", "seconds=1", "count=3")
+    rerun = snakemake(
+        wd, "--executor", "hybrid", "--jobs", "10", "--config", "seconds=1", "count=3"
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert all((wd / f"slurm/{i}.txt").read_text().strip().isdigit() for i in range(3))
     assert all((wd / f"local/{i}.txt").read_text().strip() == "local" for i in range(3))

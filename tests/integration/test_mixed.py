@@ -14,8 +14,16 @@ def read_ids(path):
 def test_mixed_run_dispatches_each_job_where_routed(tmp_path):
     wd = copy_workflow("mixed", tmp_path)
     run = snakemake(
-        wd, "--executor", "hybrid", "--jobs", "20", "--retries", "1", "--keep-going",
-        "--hybrid-routes", "group_*=slurm",
+        wd,
+        "--executor",
+        "hybrid",
+        "--jobs",
+        "20",
+        "--retries",
+        "1",
+        "--keep-going",
+        "--hybrid-routes",
+        "group_*=slurm",
     )
     output = run.stdout + run.stderr
     assert run.returncode != 0, "the broken rules must fail the run"

@@ -29,7 +29,9 @@ def test_unknown_backend_in_rule_stops_the_run_before_any_job(wd):
 
 
 def test_set_resources_overrides_and_is_named_as_the_source(wd):
-    run = hybrid(wd, "--config", "executor=local", "seconds=0", "--set-resources", "step:executor=bogus")
+    run = hybrid(
+        wd, "--config", "executor=local", "seconds=0", "--set-resources", "step:executor=bogus"
+    )
     assert run.returncode == 1
     assert "unknown backend 'bogus' (from --set-resources step:executor=...)" in run.stderr
 
@@ -38,8 +40,14 @@ def test_set_resources_overrides_and_is_named_as_the_source(wd):
     ("flags", "message"),
     [
         (["--hybrid-routes", "step"], "Invalid route 'step' in --hybrid-routes"),
-        (["--hybrid-routes", "st*=cloud"], "unknown backend 'cloud' (from route 'st*=cloud' of --hybrid-routes)"),
-        (["--hybrid-default-backend", "gpu"], "unknown backend 'gpu' (from --hybrid-default-backend"),
+        (
+            ["--hybrid-routes", "st*=cloud"],
+            "unknown backend 'cloud' (from route 'st*=cloud' of --hybrid-routes)",
+        ),
+        (
+            ["--hybrid-default-backend", "gpu"],
+            "unknown backend 'gpu' (from --hybrid-default-backend",
+        ),
         (["--hybrid-local-cores", "0"], "--hybrid-local-cores must be at least 1, got 0"),
     ],
 )
@@ -59,7 +67,10 @@ def test_backend_that_cannot_run_here_is_refused_at_start(wd, tmp_path):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{bindir}")
     run = hybrid(wd, "--config", "executor=slurm", "seconds=0", env=env)
     assert run.returncode == 1
-    assert "Rule 'step' is routed to backend 'slurm' (from resource 'executor' of rule 'step')" in run.stderr
+    assert (
+        "Rule 'step' is routed to backend 'slurm' (from resource 'executor' of rule 'step')"
+        in run.stderr
+    )
     assert "command 'sbatch' is not on PATH" in run.stderr
 
 
@@ -98,8 +109,15 @@ def test_threads_count_against_the_budget(wd):
 @pytest.mark.usefixtures("slurm")
 def test_set_resources_moves_a_rule_to_slurm_and_verbose_shows_sbatch(wd):
     run = hybrid(
-        wd, "--config", "seconds=0", "count=1", "--verbose",
-        "--set-resources", "step:executor=slurm", "step:runtime=5", "step:mem_mb=100",
+        wd,
+        "--config",
+        "seconds=0",
+        "count=1",
+        "--verbose",
+        "--set-resources",
+        "step:executor=slurm",
+        "step:runtime=5",
+        "step:mem_mb=100",
     )
     assert run.returncode == 0, run.stderr
     (interval,) = spans(wd, 1)

@@ -60,12 +60,18 @@ def test_check_available_names_rule_value_source_and_choices():
 
 
 def test_check_available_reports_missing_plugin(monkeypatch):
-    spec = BackendSpec("ghost", "nowhere", requires_module="no_such_module_xyz", install_hint="pip install it")
+    spec = BackendSpec(
+        "ghost", "nowhere", requires_module="no_such_module_xyz", install_hint="pip install it"
+    )
     monkeypatch.setitem(BACKENDS, "ghost", spec)
     with pytest.raises(WorkflowError) as err:
         routing.check_available(Choice("ghost", "--hybrid-default-backend"), "train")
     message = str(err.value)
-    assert "no_such_module_xyz" in message and "Rule 'train'" in message and "pip install it" in message
+    assert (
+        "no_such_module_xyz" in message
+        and "Rule 'train'" in message
+        and "pip install it" in message
+    )
 
 
 def test_check_available_reports_missing_command(monkeypatch):

@@ -77,10 +77,16 @@ def test_array_task_falls_back_to_parent_record():
 
 def test_sacct_argv_is_one_batched_call_with_explicit_fields():
     argvs = st.sacct_argvs(["3", "1", "2", "1"])
-    assert argvs == [[
-        "sacct", "--allocations", "--parsable2", "--noheader",
-        "--format=JobID,State,ExitCode,Reason,NodeList", "--jobs=1,2,3",
-    ]]
+    assert argvs == [
+        [
+            "sacct",
+            "--allocations",
+            "--parsable2",
+            "--noheader",
+            "--format=JobID,State,ExitCode,Reason,NodeList",
+            "--jobs=1,2,3",
+        ]
+    ]
 
 
 def test_sacct_argv_is_chunked_for_many_jobs():
