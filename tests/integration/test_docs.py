@@ -1,0 +1,61 @@
+"""The docs' examples are real: quoted files match, shown commands run."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+FENCE = re.compile(
+    r"(?:<!-- test: run in (?P<dir>\S+)(?P<slurm> \(slurm\))? -->\n)?```[a-z]*\n(?P<body>.*?)```",
+    re.S,
+)
+
+
+def blocks():
+    for doc in DOCS:
+        for match in FENCE.finditer(doc.read_text()):
+            yield doc, match
+
+
+QUOTED = [(d, m) for d, m in blocks() if m["body"].startswith("# file: ")]
+RUN = [(d, m) for d, m in blocks() if m["dir"]]
+
+
+def test_docs_have_tested_examples():
+    assert QUOTED and RUN
+
+
+@pytest.mark.parametrize(("doc", "match"), QUOTED, ids=lambda v: getattr(v, "name", ""))
+def test_quoted_file_matches_the_repository(doc, match):
+    first, _, quoted = match["body"].partition("\n")
+    path = REPO / first.removeprefix("# file: ").strip()
+    assert quoted == path.read_text(), f"{doc.name} quotes {path} out of date"
+
+
+@pytest.mark.parametrize(("doc", "match"), RUN, ids=lambda v: getattr(v, "name", ""))
+def test_console_commands_run(doc, match, tmp_path, request):
+    if match["slurm"]:
+        request.getfixturevalue("slurm")
+    wd = tmp_path / "wd"
+    outputs = shutil.ignore_patterns(".snakemake", "results", "data", "models", "metrics")
+    shutil.copytree(REPO / match["dir"], wd, ignore=outputs)
+    bindir = Path(sys.executable).parent
+    for line in match["body"].splitlines():
+        if not line.startswith("$ "):
+            continue
+        command = line[2:]
+        run = subprocess.run(
+            ["bash", "-c", command],
+            cwd=wd,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
+        )
+        assert run.returncode == 0, f"{doc.name}: {command}\n{run.stderr[-3000:]}"
