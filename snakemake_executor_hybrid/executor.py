@@ -10,6 +10,7 @@ import threading
 from collections import defaultdict
 from typing import Any
 
+from snakemake.common.tbdstring import TBDString
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.real import RealExecutor
@@ -49,9 +50,14 @@ class Executor(RealExecutor):
             return f"--set-resources {rule}:{routing.RESOURCE}=..."
         return f"resource '{routing.RESOURCE}' of rule '{rule}'"
 
-    def choose(self, job: JobExecutorInterface) -> routing.Choice:
-        """The backend of a job; every member of a group job must agree."""
+    def choose(self, job: JobExecutorInterface) -> routing.Choice | None:
+        """The backend of a job; every member of a group job must agree.
+
+        None while an ``executor`` resource still depends on missing input.
+        """
         members = list(job.jobs) if job.is_group() else [job]
+        if any(isinstance(m.resources.get(routing.RESOURCE), TBDString) for m in members):
+            return None
         choices = {
             routing.choose(
                 member.rule.name,
@@ -80,13 +86,9 @@ class Executor(RealExecutor):
             if job.is_local or job.rule.name in seen:
                 continue
             seen.add(job.rule.name)
-            try:
-                choice = self.choose(job)
-            except WorkflowError:
-                raise
-            except Exception:  # resource needs input not yet there: checked at dispatch
-                continue
-            self.backend(choice.backend)
+            choice = self.choose(job)
+            if choice is not None:  # else checked at dispatch, once input exists
+                self.backend(choice.backend)
 
     def backend(self, name: str) -> Any:
         with self._lock:
@@ -103,6 +105,11 @@ class Executor(RealExecutor):
         for job in jobs:
             try:
                 choice = self.choose(job)
+                if choice is None:
+                    raise WorkflowError(
+                        f"Rule '{job.name}': resource '{routing.RESOURCE}' is still "
+                        "undetermined at dispatch (it depends on input that is missing)."
+                    )
             except WorkflowError as e:
                 self.report_job_error(SubmittedJobInfo(job), msg=str(e))
                 continue

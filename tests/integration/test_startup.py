@@ -124,3 +124,35 @@ def test_set_resources_moves_a_rule_to_slurm_and_verbose_shows_sbatch(wd):
     assert interval[2].isdigit()
     assert "-> slurm [--set-resources step:executor=...]" in run.stderr
     assert "sbatch call: sbatch --parsable" in run.stderr
+
+
+DYNAMIC = """
+rule all:
+    input: "b.txt"
+
+rule a:
+    output: "a.txt"
+    shell: "echo {config[backend]} > {output}"
+
+rule b:  # its backend is read from a's output, known only once a ran
+    input: "a.txt"
+    output: "b.txt"
+    resources: executor=lambda wc, input: open(input[0]).read().strip()
+    shell: "echo ${{SLURM_JOB_ID:-local}} > {output}"
+"""
+
+
+def test_executor_resource_from_input_is_decided_at_dispatch(tmp_path):
+    (tmp_path / "Snakefile").write_text(DYNAMIC)
+    run = hybrid(tmp_path, "--config", "backend=local")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "b.txt").read_text().strip() == "local"
+    assert "(b) -> local [resource 'executor' of rule 'b']" in run.stderr
+
+
+def test_bad_executor_resource_from_input_fails_that_job(tmp_path):
+    (tmp_path / "Snakefile").write_text(DYNAMIC)
+    run = hybrid(tmp_path, "--config", "backend=nowhere")
+    assert run.returncode == 1
+    assert "Rule 'b': unknown backend 'nowhere'" in run.stderr
+    assert (tmp_path / "a.txt").exists() and not (tmp_path / "b.txt").exists()
