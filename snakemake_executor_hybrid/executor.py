@@ -30,6 +30,11 @@ class Executor(RealExecutor):
             "--hybrid-default-backend (profile key 'hybrid-default-backend')",
         )
         self.local_cores = self._local_cores()
+        if not self.settings.slurm_status_interval > 0:
+            raise WorkflowError(
+                "--hybrid-slurm-status-interval must be a positive number of seconds, "
+                f"got {self.settings.slurm_status_interval}."
+            )
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._validate_planned_jobs()

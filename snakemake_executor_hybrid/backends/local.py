@@ -121,11 +121,11 @@ class LocalBackend(SnakemakeLocalExecutor):
             super().cached_or_run(job, run_func, *args)
 
     @contextmanager
-    def _tracked(self, jobid: Any, process: subprocess.Popen | None = None) -> Iterator[None]:
+    def _tracked(self, jobid: Any) -> Iterator[None]:
         with self._running_lock:
             if self._cancelled.is_set():
                 raise KeyboardInterrupt  # cancelled while waiting for cores
-            self._running[jobid] = process
+            self._running[jobid] = None
         try:
             yield
         finally:
@@ -154,13 +154,17 @@ class LocalBackend(SnakemakeLocalExecutor):
         self.report_job_submission(job_info)
 
     def _run_group(self, job: JobExecutorInterface) -> None:
-        with self.budget.hold(self._hybrid.group_cores(job)):
+        with self.budget.hold(self._hybrid.group_cores(job)), self._tracked(job.jobid):
             command = self._hybrid.format_job_exec(job)
             self.logger.debug(f"local: group job {job.jobid} command: {command}")
             # Snakemake formats the inner invocation as one shell command line.
             process = subprocess.Popen(["/bin/sh", "-c", command])
-            with self._tracked(job.jobid, process):
-                returncode = process.wait()
+            with self._running_lock:
+                self._running[job.jobid] = process
+                cancelled = self._cancelled.is_set()
+            if cancelled:
+                terminate_tree(process.pid)
+            returncode = process.wait()
         if returncode != 0:
             raise GroupJobFailed(f"inner Snakemake of group {job.name} exited {returncode}")
 

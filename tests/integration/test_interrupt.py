@@ -1,4 +1,4 @@
-"""Ctrl-C and external scancel: nothing left behind, nothing hangs."""
+"""Ctrl-C, scancel and time limits: nothing left behind, nothing hangs."""
 
 import os
 import signal
@@ -82,3 +82,12 @@ def test_scancel_is_reported_as_failure_not_a_hang(tmp_path):
     assert proc.returncode != 0
     assert f"SLURM job {job_id} ended CANCELLED" in out
     assert f"rule_on_slurm/wildcards_i=0/{job_id}.log" in out or f"{job_id}.log" in out
+
+
+def test_time_limit_is_reported_as_timeout(tmp_path):
+    wd = copy_workflow("long", tmp_path)
+    proc = start(wd, "--config", "seconds=300", "count=1", "runtime=1", "--", "slurm/0.txt")
+    out, _ = proc.communicate(timeout=240)  # SLURM enforces a 1-minute limit within ~70 s
+    assert proc.returncode != 0
+    assert "ended TIMEOUT" in out
+    assert "SLURM log:" in out and "rule_on_slurm" in out

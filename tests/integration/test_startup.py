@@ -49,6 +49,7 @@ def test_set_resources_overrides_and_is_named_as_the_source(wd):
             "unknown backend 'gpu' (from --hybrid-default-backend",
         ),
         (["--hybrid-local-cores", "0"], "--hybrid-local-cores must be at least 1, got 0"),
+        (["--hybrid-slurm-status-interval", "0"], "must be a positive number of seconds, got 0"),
     ],
 )
 def test_bad_settings_are_named_with_the_fix(wd, flags, message):
