@@ -1,1 +1,10 @@
-"""Human-gated rules for Snakemake (the gate API lands in a later release)."""
+"""Human gates for Snakemake: rules that wait for a person's decision.
+
+Importing this package is cheap (Snakefiles import it in every job process).
+"""
+
+from .api import decision, gate
+from .record import Decision
+from .spec import GateSpec
+
+__all__ = ["Decision", "GateSpec", "decision", "gate"]

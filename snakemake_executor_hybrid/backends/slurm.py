@@ -114,6 +114,7 @@ class SlurmBackend(SlurmPluginExecutor):
             record = st.lookup(records, job_info.external_jobid)
             if record is None:
                 if job_info.external_jobid in lost:
+                    self._first_missing.pop(job_info.external_jobid, None)
                     self.report_job_error(
                         job_info,
                         msg=f"SLURM job {job_info.external_jobid} is gone: neither "

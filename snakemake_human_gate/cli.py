@@ -1,0 +1,290 @@
+"""``snakemake-gate``: list, inspect and decide human gates; audit the store.
+
+Exit codes: 0 done, 2 usage or invalid value, 3 already decided, 4 not permitted,
+5 unknown gate.
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import GateError, InvalidInput
+from .outcome import settle
+from .record import iso
+from .spec import GateSpec
+from .store import GateStore, current_user, resolve_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GateError as e:
+        print(f"snakemake-gate: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snakemake-gate", description="Decide the human gates of Snakemake workflows."
+    )
+    parser.add_argument(
+        "--dir",
+        help="gate store (default: $SNAKEMAKE_GATE_DIR, else .snakemake/gates here)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="gates waiting for a decision (--all: every gate)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="one gate: question, choices, fields, artifacts, history")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    for name, helptext in (("approve", "choose 'approve'"), ("reject", "choose 'reject'")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("id")
+        p.add_argument("--comment", default="")
+        if name == "approve":
+            _add_set(p)
+        p.set_defaults(func=cmd_decide, choice=name)
+
+    p = sub.add_parser("decide", help="choose any of the gate's choices")
+    p.add_argument("id")
+    p.add_argument("--choice", required=True)
+    p.add_argument("--comment", default="")
+    _add_set(p)
+    p.set_defaults(func=cmd_decide)
+
+    p = sub.add_parser("reset", help="forget a gate's record so that its job asks again")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_reset)
+
+    p = sub.add_parser("await", help="wait for a gate's decision (what gate.AWAIT runs)")
+    p.add_argument("output", help="where the decision JSON goes")
+    p.add_argument("--rule", required=True)
+    p.add_argument("--wildcards", default="", help="as Snakemake prints them: a=1,b=x")
+    p.add_argument("--spec", required=True, help="the gate's spec as JSON")
+    p.add_argument("--inputs", nargs="*", default=[])
+    p.add_argument("--poll", type=float, default=0.5, help="seconds between checks")
+    p.set_defaults(func=cmd_await)
+
+    p = sub.add_parser("audit", help="the audit log (--verify: check its hash chain)")
+    p.add_argument("id", nargs="?", help="only this gate's entries")
+    p.add_argument("--verify", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
+    return parser
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="a typed field value"
+    )
+
+
+def _store(args: argparse.Namespace) -> GateStore:
+    return GateStore(resolve_dir(args.dir))
+
+
+def _values(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"--set {item!r}: expected FIELD=VALUE")
+        values[name.strip()] = value
+    return values
+
+
+def _warn_problems(problems: list[Any]) -> None:
+    for problem in problems:
+        print(f"snakemake-gate: warning: {problem.path}: {problem.reason}", file=sys.stderr)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    records, problems = store.scan()
+    store.expire_due(records)
+    records, problems = store.scan() if any(r.due() for r in records) else (records, problems)
+    now = time.time()
+    rows = [r.summary(now) for r in records if args.all or r.status == "pending"]
+    rows.sort(key=lambda row: row["created"])
+    _warn_problems(problems)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+        return 0
+    if not rows:
+        print("no gates waiting" if not args.all else "no gates")
+        return 0
+    print(f"{'ID':<32} {'STATUS':<8} {'WAITING':>9}  QUESTION")
+    for row in rows:
+        print(
+            f"{row['id']:<32} {row['status']:<8} {_age(row['waiting_seconds']):>9}  "
+            f"{row['question']}"
+        )
+    return 0
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    record = store.get(args.id)
+    history = list(store.audit.entries(record.id))
+    if args.json:
+        json.dump({**record.summary(), "history": history}, sys.stdout, indent=1)
+        print()
+        return 0
+    spec = record.spec
+    lines = [
+        f"gate      {record.id}   ({record.status})",
+        f"rule      {record.rule}  {_wildcards(record.wildcards)}",
+        f"question  {spec.question}",
+        f"choices   {', '.join(spec.choices)}" + (f"   (fail: {', '.join(spec.fail_on)})"),
+    ]
+    for name, f in spec.fields.items():
+        bounds = "".join(
+            part
+            for part in (
+                f" >= {f.min}" if f.min is not None else "",
+                f" <= {f.max}" if f.max is not None else "",
+                f" one of {list(f.choices)}" if f.choices else "",
+                f" (default {f.default!r})" if f.default is not None else "",
+            )
+        )
+        lines.append(f"field     {name}: {f.type}{bounds}")
+    approvers = ", ".join(spec.approvers) if spec.approvers is not None else "anyone"
+    lines.append(
+        f"deciders  {approvers}; quorum {spec.quorum}"
+        + ("" if spec.allow_self_approval else f"; not {record.requested_by} (asked)")
+    )
+    lines.append(f"asked     {iso(record.created)} by {record.requested_by}")
+    if spec.timeout:
+        lines.append(f"deadline  {iso(record.created + spec.timeout)} -> {spec.on_timeout}")
+    for item in record.inputs:
+        lines.append(f"artifact  {item['path']}")
+    for vote in record.votes:
+        lines.append(f"vote      {vote.by}: {vote.choice} {vote.fields or ''} {vote.comment}")
+    if record.decision:
+        d = record.decision
+        lines.append(f"decision  {d.choice} {d.fields or ''} by {', '.join(d.by)} at {d.at}")
+    lines.append("history")
+    for entry in history:
+        lines.append(f"  {iso(entry['ts'])}  {entry['event']:<8} {entry['actor']}")
+    print("\n".join(lines))
+    return 0
+
+
+def _wildcards(wildcards: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in wildcards.items())
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    store = _store(args)
+    values = _values(getattr(args, "set", []))
+    record = store.decide(args.id, args.choice, values, comment=args.comment)
+    if record.decision:
+        print(f"{record.id}: {record.decision.choice} (decided by {', '.join(record.decision.by)})")
+    else:
+        agreeing = sum(1 for v in record.votes if v.choice == args.choice)
+        print(f"{record.id}: vote recorded ({agreeing} of {record.spec.quorum} needed)")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    _store(args).reset(args.id)
+    print(f"{args.id}: reset; its job will ask again")
+    return 0
+
+
+def parse_wildcards(text: str) -> dict[str, str]:
+    """Snakemake prints wildcards as 'a=1,b=x' (values must not contain ',' or '=')."""
+    wildcards = {}
+    for part in filter(None, text.split(",")):
+        name, sep, value = part.partition("=")
+        if not sep or "=" in value:
+            raise InvalidInput(
+                f"cannot read wildcards {text!r}: values with ',' or '=' are "
+                "not supported by gate.AWAIT; use --executor hybrid"
+            )
+        wildcards[name] = value
+    return wildcards
+
+
+def cmd_await(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        spec = GateSpec.from_json(json.loads(args.spec))
+    except (ValueError, KeyError, TypeError) as e:
+        raise InvalidInput(f"--spec is not a gate spec: {e}") from None
+    ask = dict(
+        rule=args.rule,
+        wildcards=parse_wildcards(args.wildcards),
+        inputs=args.inputs,
+        output=args.output,
+        spec=spec,
+        requested_by=current_user(),
+        via="gate.AWAIT",
+    )
+    record, new = store.ask(**ask)  # type: ignore[arg-type]
+    print(
+        f"gate {record.id} {'asks' if new else 'still asks'}: {spec.question}\n"
+        f"  decide with: snakemake-gate approve {record.id}   (or: show, decide, reject)",
+        file=sys.stderr,
+    )
+    while True:
+        try:
+            record = store.get(record.id)
+        except GateError:  # reset meanwhile: ask again
+            record, _ = store.ask(**ask)  # type: ignore[arg-type]
+        if record.due():
+            store.expire_due([record])
+            record = store.get(record.id)
+        if record.decision is not None:
+            failure = settle(record)
+            if failure:
+                print(failure, file=sys.stderr)
+                return 1
+            return 0
+        time.sleep(args.poll)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.verify:
+        verdict = store.audit.verify()
+        if verdict.ok:
+            print(f"audit log intact: {verdict.entries} entries")
+            return 0
+        print(f"audit log BROKEN after {verdict.entries} good entries: {verdict.problem}")
+        return 1
+    entries = list(store.audit.entries(args.id))
+    if args.json:
+        json.dump(entries, sys.stdout, indent=1)
+        print()
+        return 0
+    for e in entries:
+        detail = " ".join(
+            f"{k}={v}"
+            for k, v in e.items()
+            if k not in ("seq", "ts", "event", "gate", "actor", "prev")
+        )
+        gate = e.get("gate") or "-"
+        print(f"{e['seq']:>6} {iso(e['ts'])} {e['event']:<8} {gate:<28} {e['actor']:<10} {detail}")
+    return 0

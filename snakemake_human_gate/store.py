@@ -1,0 +1,290 @@
+"""The gate store: a directory of gate records, write-once decisions, an audit log.
+
+Layout (default ``.snakemake/gates`` under the workflow directory)::
+
+    store.json          share mode chosen when the store was created
+    gates/<id>.json     one record per gate (atomic replace under a per-gate lock)
+    archive/            records removed by ``reset``
+    locks/              lock files
+    audit.jsonl, audit.head
+
+Every operation that changes a gate holds the gate's lock, re-reads the record,
+and writes it back with an atomic rename; every attempt is audited.
+"""
+
+import hashlib
+import json
+import os
+import pwd
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from .audit import AuditLog
+from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
+from .fsutil import ensure_dir, modes, write_json_atomic
+from .record import Decision, GateRecord, Vote, check_gate_id, iso
+from .spec import GateSpec
+
+ENV_DIR = "SNAKEMAKE_GATE_DIR"
+ENV_SHARE = "SNAKEMAKE_GATE_SHARE"
+DEFAULT_DIR = Path(".snakemake") / "gates"
+TIMEOUT_ACTOR = "timeout"
+
+
+def current_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def default_via() -> str:
+    return f"cli@{socket.gethostname()}"
+
+
+def resolve_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """--dir, else $SNAKEMAKE_GATE_DIR, else .snakemake/gates here."""
+    chosen = path or os.environ.get(ENV_DIR) or DEFAULT_DIR
+    return Path(chosen).expanduser().absolute()
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def gate_id(rule: str, wildcards: Mapping[str, str], input_digests: Iterable[str]) -> str:
+    """Same rule, wildcards and input contents -> same id: never ask twice."""
+    h = hashlib.sha256()
+    h.update(json.dumps([rule, sorted(wildcards.items()), list(input_digests)]).encode())
+    return f"{rule}-{h.hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file in the store that is not a readable gate record."""
+
+    path: Path
+    reason: str
+
+
+class GateStore:
+    def __init__(self, root: Path, share: str | None = None) -> None:
+        self.root = root
+        config = root / "store.json"
+        if config.exists():
+            share = json.loads(config.read_text()).get("share", "private")
+        else:
+            share = share or os.environ.get(ENV_SHARE) or "private"
+        self.share = share
+        self.file_mode, self.dir_mode = modes(share)
+        for sub in (root, root / "gates", root / "locks", root / "archive"):
+            ensure_dir(sub, self.dir_mode)
+        if not config.exists():
+            write_json_atomic(config, {"share": share}, self.file_mode)
+        self.audit = AuditLog(root, self.file_mode)
+
+    # -- reading ------------------------------------------------------------------
+
+    def path(self, gid: str) -> Path:
+        return self.root / "gates" / f"{check_gate_id(gid)}.json"
+
+    def get(self, gid: str) -> GateRecord:
+        path = self.path(gid)
+        try:
+            return GateRecord.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise UnknownGate(f"no gate {gid!r} in {self.root}") from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise InvalidInput(f"gate file {path} is not a valid gate record: {e}") from None
+
+    def scan(self) -> tuple[list[GateRecord], list[Problem]]:
+        """Every record, and every file that is not one (reported, never fatal)."""
+        records, problems = [], []
+        for path in sorted((self.root / "gates").iterdir()):
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                continue  # a write in progress
+            if path.suffix != ".json":
+                problems.append(Problem(path, "not a gate record (expected <id>.json)"))
+                continue
+            try:
+                record = GateRecord.from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                problems.append(Problem(path, f"unreadable gate record: {e}"))
+                continue
+            if record.id != path.stem:
+                problems.append(Problem(path, f"file name does not match its id {record.id!r}"))
+                continue
+            records.append(record)
+        return records, problems
+
+    # -- changing -------------------------------------------------------------------
+
+    def _lock(self, gid: str) -> FileLock:
+        return FileLock(str(self.root / "locks" / f"{gid}.lock"), mode=self.file_mode)
+
+    def _save(self, record: GateRecord) -> None:
+        write_json_atomic(self.path(record.id), record.to_json(), self.file_mode)
+
+    def ask(
+        self,
+        *,
+        rule: str,
+        wildcards: Mapping[str, str],
+        inputs: Iterable[str | os.PathLike[str]],
+        output: str | os.PathLike[str],
+        spec: GateSpec,
+        requested_by: str | None = None,
+        via: str = "snakemake",
+    ) -> tuple[GateRecord, bool]:
+        """The gate for these inputs, created (and audited) only if new."""
+        paths = [Path(p) for p in inputs]
+        digests = [file_digest(p) for p in paths]
+        gid = gate_id(rule, wildcards, digests)
+        requested_by = requested_by or current_user()
+        with self._lock(gid):
+            if self.path(gid).exists():
+                return self.get(gid), False
+            record = GateRecord(
+                id=gid,
+                rule=rule,
+                wildcards={k: str(v) for k, v in wildcards.items()},
+                inputs=[{"path": str(p), "sha256": d} for p, d in zip(paths, digests, strict=True)],
+                output=str(Path(output).absolute()),
+                spec=spec,
+                requested_by=requested_by,
+                created=time.time(),
+            )
+            self._save(record)
+            self.audit.append(
+                "asked", gid, requested_by, via=via, question=spec.question, rule=rule
+            )
+            return record, True
+
+    def decide(
+        self,
+        gid: str,
+        choice: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        comment: str = "",
+        actor: str | None = None,
+        via: str | None = None,
+    ) -> GateRecord:
+        """Record one decider's answer; the decision stands once the quorum agrees."""
+        actor = actor or current_user()
+        via = via or default_via()
+        values = dict(values or {})
+        check_gate_id(gid)
+
+        def refuse(error: Exception, reason: str) -> Exception:
+            self.audit.append(
+                "refused", gid, actor, via=via, reason=reason, choice=choice, detail=str(error)
+            )
+            return error
+
+        with self._lock(gid):
+            try:
+                record = self.get(gid)
+            except UnknownGate as e:
+                raise refuse(e, "unknown gate") from None
+            if record.due():
+                self._apply_timeout(record)
+            if record.decision is not None:
+                d = record.decision
+                raise refuse(
+                    Conflict(
+                        f"gate {gid} is already decided: {d.choice} by {', '.join(d.by)} at {d.at}"
+                    ),
+                    "already decided",
+                )
+            spec = record.spec
+            if spec.approvers is not None and actor not in spec.approvers:
+                raise refuse(
+                    NotPermitted(
+                        f"{actor} may not decide gate {gid}: approvers are "
+                        f"{', '.join(spec.approvers)}"
+                    ),
+                    "not an approver",
+                )
+            if not spec.allow_self_approval and actor == record.requested_by:
+                raise refuse(
+                    NotPermitted(
+                        f"{actor} started the run that asks; gate {gid} does not allow "
+                        "self-approval: another approver must decide"
+                    ),
+                    "self-approval",
+                )
+            try:
+                typed = spec.validate_values(choice, values)
+            except InvalidInput as e:
+                raise refuse(e, "invalid") from None
+            now = time.time()
+            record.votes = [v for v in record.votes if v.by != actor]
+            record.votes.append(Vote(actor, choice, typed, comment, now, via))
+            agreeing = [v for v in record.votes if v.choice == choice and v.fields == typed]
+            if len(agreeing) >= spec.quorum:
+                record.decision = Decision(
+                    choice=choice,
+                    fields=typed,
+                    by=[v.by for v in agreeing],
+                    at=iso(now),
+                    comment="; ".join(v.comment for v in agreeing if v.comment),
+                    gate=gid,
+                )
+            self._save(record)
+            self.audit.append(
+                "decided" if record.decision else "voted",
+                gid,
+                actor,
+                via=via,
+                choice=choice,
+                fields=typed,
+                comment=comment,
+                votes=len(agreeing),
+                quorum=spec.quorum,
+            )
+            return record
+
+    def expire_due(self, records: Iterable[GateRecord] | None = None) -> list[GateRecord]:
+        """Apply ``on_timeout`` to every pending gate whose timeout has passed."""
+        expired = []
+        for candidate in records if records is not None else self.scan()[0]:
+            if not candidate.due():
+                continue
+            with self._lock(candidate.id):
+                record = self.get(candidate.id)
+                if record.due():
+                    self._apply_timeout(record)
+                    expired.append(record)
+        return expired
+
+    def _apply_timeout(self, record: GateRecord) -> None:
+        spec = record.spec
+        assert spec.on_timeout is not None and spec.timeout is not None
+        record.decision = Decision(
+            choice=spec.on_timeout,
+            fields=spec.validate_values(spec.on_timeout, {}, by_timeout=True),
+            by=[TIMEOUT_ACTOR],
+            at=iso(record.created + spec.timeout),
+            comment=f"no decision within {spec.timeout:g} s",
+            timeout=True,
+            gate=record.id,
+        )
+        self._save(record)
+        self.audit.append("timeout", record.id, TIMEOUT_ACTOR, choice=spec.on_timeout)
+
+    def reset(self, gid: str, *, actor: str | None = None, via: str | None = None) -> None:
+        """Forget a gate (archived): its job asks anew."""
+        actor = actor or current_user()
+        with self._lock(gid):
+            record = self.get(gid)
+            archived = self.root / "archive" / f"{gid}.{int(time.time() * 1000)}.json"
+            os.replace(self.path(gid), archived)
+            self.audit.append("reset", gid, actor, via=via or default_via(), was=record.status)
