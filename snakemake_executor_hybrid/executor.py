@@ -19,6 +19,7 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 
 from . import routing
 from .backends import BACKENDS
+from .gates import GateWaiter, free_gated_rules, is_gate
 
 
 class Executor(RealExecutor):
@@ -37,6 +38,9 @@ class Executor(RealExecutor):
             )
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._gates: GateWaiter | None = None
+        if free_gated_rules(self.workflow):
+            self._gates = GateWaiter(self, self.settings)
         self._validate_planned_jobs()
 
     # -- routing ----------------------------------------------------------------
@@ -88,7 +92,7 @@ class Executor(RealExecutor):
         """Fail at start-up on a bad route of any rule this run will execute."""
         seen: set[str] = set()
         for job in self.workflow.dag.needrun_jobs():
-            if job.is_local or job.rule.name in seen:
+            if job.is_local or job.rule.name in seen or is_gate(job):
                 continue
             seen.add(job.rule.name)
             choice = self.choose(job)
@@ -108,6 +112,10 @@ class Executor(RealExecutor):
     def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
         by_backend: dict[str, list[JobExecutorInterface]] = defaultdict(list)
         for job in jobs:
+            if self._gates is not None and is_gate(job):
+                self.run_job_pre(job)
+                self._gates.submit(job)
+                continue
             try:
                 choice = self.choose(job)
                 if choice is None:
@@ -147,11 +155,15 @@ class Executor(RealExecutor):
         return sys.executable
 
     def cancel(self) -> None:
+        if self._gates is not None:
+            self._gates.stop()
         # Remote jobs first: they cost allocations and outlive this process.
         for backend in sorted(self._started(), key=lambda b: b.name == "local"):
             backend.cancel()
 
     def shutdown(self) -> None:
+        if self._gates is not None:
+            self._gates.stop()  # pending gates stay in the store for the next run
         for backend in self._started():
             backend.shutdown()
 

@@ -53,6 +53,42 @@ class ExecutorSettings(ExecutorSettingsBase):
             "required": False,
         },
     )
+    gate_dir: Optional[str] = field(  # noqa: UP045
+        default=None,
+        metadata={
+            "help": "Store of human-gate decisions (shared with 'snakemake-gate --dir'). "
+            "Default: $SNAKEMAKE_GATE_DIR, else .snakemake/gates in the working directory.",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    gate_share: str = field(
+        default="private",
+        metadata={
+            "help": "Permissions of a new gate store: private (owner only), group-read, "
+            "or group-write (a team deciding with snakemake-gate as themselves).",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    gate_poll_interval: float = field(
+        default=0.2,
+        metadata={
+            "help": "Seconds between two looks at the pending gates of this run.",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    exit_when_waiting: bool = field(
+        default=False,
+        metadata={
+            "help": "Exit (status 0, with a summary of who must decide what) as soon as "
+            "every remaining job waits on a human, instead of waiting for the decisions. "
+            "Rerun Snakemake later: decided gates are not asked again.",
+            "env_var": False,
+            "required": False,
+        },
+    )
 
 
 common_settings = CommonSettings(

@@ -3,8 +3,8 @@
 Importing this package is cheap (Snakefiles import it in every job process).
 """
 
-from .api import decision, gate
+from .api import decided, decision, gate
 from .record import Decision
 from .spec import GateSpec
 
-__all__ = ["Decision", "GateSpec", "decision", "gate"]
+__all__ = ["Decision", "GateSpec", "decided", "decision", "gate"]

@@ -12,7 +12,7 @@ checkpoint review:
 import json
 import shlex
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,31 @@ def decision(path: str | Path) -> Decision:
         ) from None
     except (ValueError, KeyError) as e:
         raise ValueError(f"{path} is not a gate decision: {e}") from None
+
+
+def decided(path: str, field: str | None = None) -> Callable[..., Any]:
+    """A params function: the gate's choice (or one of its fields) once decided.
+
+    For rules that take the gate's output as input (``path`` may hold wildcards):
+
+        params: lr=decided("gates/review_{run}.json", "lr")
+
+    Snakemake evaluates params while it builds the DAG, before the gate has
+    decided; until then this yields Snakemake's "to be determined" placeholder,
+    and the real value when the job runs. (Branching on the choice needs a
+    checkpoint: see ``decision``.)
+    """
+
+    def param(wildcards: Any) -> Any:
+        target = Path(path.format(**dict(wildcards.items())))
+        if not target.exists():
+            from snakemake.common.tbdstring import TBDString
+
+            return TBDString()
+        found = decision(target)
+        return found.choice if field is None else found.fields[field]
+
+    return param
 
 
 def find_gate(params: Any) -> GateSpec | None:

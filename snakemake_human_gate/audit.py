@@ -52,8 +52,11 @@ class AuditLog:
                 "prev": prev,
             }
             line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+            created = not self.path.exists()
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self._file_mode)
             try:
+                if created:  # the umask must not narrow the store's share mode
+                    os.fchmod(fd, self._file_mode)
                 os.write(fd, line)
                 os.fsync(fd)
             finally:

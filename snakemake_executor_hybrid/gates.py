@@ -1,0 +1,163 @@
+"""Human-gated jobs under the hybrid executor: asked at once, waited for for free.
+
+A gated job never runs a command and takes no backend: it is registered in the
+gate store and reported submitted; one thread watches the store and, when the
+decision stands, writes it to the job's output (or fails the job on a ``fail_on``
+choice). Gated rules get ``_nodes=0`` and ``_cores=0`` so that a waiting gate holds
+no ``--jobs`` slot and no core.
+"""
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+
+from snakemake_human_gate.api import find_gate
+from snakemake_human_gate.outcome import settle
+from snakemake_human_gate.record import GateRecord
+from snakemake_human_gate.store import GateStore, resolve_dir
+
+# Stable for this long with only gates left -> --hybrid-exit-when-waiting exits.
+QUIET_SECONDS = 1.0
+
+
+def is_gate(job: Any) -> bool:
+    return not job.is_group() and find_gate(job.rule.params) is not None
+
+
+def free_gated_rules(workflow: Any) -> list[str]:
+    """Make every gated rule hold no job slot and no core while it waits."""
+    names = []
+    for rule in workflow.rules:
+        if find_gate(rule.params) is not None:
+            rule.resources["_nodes"] = 0
+            rule.resources["_cores"] = 0
+            names.append(rule.name)
+    return names
+
+
+class GateWaiter:
+    def __init__(self, executor: Any, settings: Any) -> None:
+        self._executor = executor
+        self._logger = executor.logger
+        self.store = GateStore(resolve_dir(settings.gate_dir), share=settings.gate_share)
+        self._poll = settings.gate_poll_interval
+        self._exit_when_waiting = settings.exit_when_waiting
+        self._waiting: dict[str, tuple[SubmittedJobInfo, float]] = {}  # id -> (job, mtime)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="hybrid-gates", daemon=True)
+        self._thread.start()
+
+    # -- dispatch -------------------------------------------------------------------
+
+    def submit(self, job: Any) -> None:
+        spec = find_gate(job.params)
+        if spec is None:
+            raise ValueError(f"job {job.jobid} of rule {job.rule.name} is not gated")
+        record, new = self.store.ask(
+            rule=job.rule.name,
+            wildcards=dict(job.wildcards_dict),
+            inputs=list(job.input),
+            output=job.output[0],
+            spec=spec,
+            via="snakemake",
+        )
+        job_info = SubmittedJobInfo(job, external_jobid=record.id)
+        self._executor.report_job_submission(job_info)
+        if record.decision is None:
+            self._logger.info(
+                f"gate {record.id} {'asks' if new else 'is still waiting'}: "
+                f"{record.spec.question}\n    decide with: snakemake-gate "
+                f"--dir {self.store.root} show {record.id}"
+            )
+        with self._lock:
+            self._waiting[record.id] = (job_info, -1.0)
+
+    # -- watching --------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        quiet_since: float | None = None
+        while not self._stop.wait(self._poll):
+            with self._lock:
+                waiting = dict(self._waiting)
+            for gid, (job_info, seen) in waiting.items():
+                try:
+                    self._check(gid, job_info, seen)
+                except Exception as e:  # one broken gate must not stop the others
+                    self._logger.error(f"gate {gid}: {e}")
+            if self._exit_when_waiting:
+                quiet_since = self._maybe_exit(quiet_since)
+
+    def _check(self, gid: str, job_info: SubmittedJobInfo, seen: float) -> None:
+        path = self.store.path(gid)
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:  # reset meanwhile: ask again
+            with self._lock:
+                self._waiting.pop(gid, None)
+            self._logger.info(f"gate {gid} was reset; asking again")
+            self.submit(job_info.job)
+            return
+        record: GateRecord | None = None
+        if mtime != seen:
+            record = self.store.get(gid)
+            with self._lock:
+                self._waiting[gid] = (job_info, mtime)
+        if record is None or record.decision is None:
+            record = record or self.store.get(gid)
+            if not record.due():
+                return
+            self.store.expire_due([record])
+            record = self.store.get(gid)
+        assert record.decision is not None
+        with self._lock:
+            self._waiting.pop(gid, None)
+        failure = settle(record)
+        if failure:
+            self._executor.report_job_error(job_info, msg=failure)
+        else:
+            d = record.decision
+            self._logger.info(f"gate {gid}: {d.choice} by {', '.join(d.by)}")
+            self._executor.report_job_success(job_info)
+
+    def _maybe_exit(self, quiet_since: float | None) -> float | None:
+        scheduler = self._executor.workflow.scheduler
+        with self._lock:
+            gate_jobs = {info.job for info, _ in self._waiting.values()}
+        running = set(scheduler.running)
+        ready = set(scheduler.open_jobs) - running
+        if not gate_jobs or running - gate_jobs or ready:
+            return None
+        now = time.monotonic()
+        if quiet_since is None or now - quiet_since < QUIET_SECONDS:
+            return quiet_since if quiet_since is not None else now
+        self._exit_now()
+        return None
+
+    def _exit_now(self) -> None:
+        with self._lock:
+            pending = [self.store.get(gid) for gid in self._waiting]
+        lines = [f"Every remaining job waits on a human ({len(pending)} gate(s)); exiting."]
+        for record in pending:
+            who = ", ".join(record.spec.approvers) if record.spec.approvers else "anyone"
+            lines.append(f"  {record.id}: {record.spec.question} (decides: {who})")
+        lines.append(
+            f"Decide with 'snakemake-gate --dir {self.store.root} list', then rerun "
+            "Snakemake: decided gates are not asked again."
+        )
+        self._logger.info("\n".join(lines))
+        for record in pending:
+            job = self._waiting[record.id][0].job
+            self._executor.workflow.persistence.cleanup(job)
+        self._executor.workflow.persistence.unlock()
+        logging.shutdown()
+        os._exit(0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
