@@ -32,7 +32,7 @@ class _Gate:
 
     AWAIT = (
         f"{shlex.quote(sys.executable)} -m snakemake_human_gate await {{output[0]:q}}"
-        " --rule {rule} --wildcards {wildcards:q} --spec {params.gate:q} --inputs {input:q}"
+        " --rule {rule} --wildcards={wildcards:q} --spec {params.gate:q} --inputs {input:q}"
     )
 
     def __call__(

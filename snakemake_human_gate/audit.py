@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
-from .fsutil import write_atomic
+from .fsutil import file_lock, write_atomic
 
 GENESIS = "0" * 64
 
@@ -36,7 +34,7 @@ class AuditLog:
     def __init__(self, root: Path, file_mode: int) -> None:
         self.path = root / "audit.jsonl"
         self.head = root / "audit.head"
-        self._lock = FileLock(str(root / "locks" / "audit.lock"))
+        self._lock = file_lock(root / "locks" / "audit.lock", file_mode)
         self._file_mode = file_mode
 
     def append(self, event: str, gate: str | None, actor: str, **data: Any) -> dict[str, Any]:

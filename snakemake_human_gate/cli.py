@@ -11,11 +11,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import GateError, InvalidInput
+from .errors import GateError, InvalidInput, UnknownGate
 from .outcome import settle
 from .record import iso
 from .spec import GateSpec
 from .store import GateStore, current_user, resolve_dir
+
+ID_HELP = "gate id, or the rule name when that rule has one pending gate"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,27 +48,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="one gate: question, choices, fields, artifacts, history")
-    p.add_argument("id")
+    p.add_argument("id", help=ID_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
     for name, helptext in (("approve", "choose 'approve'"), ("reject", "choose 'reject'")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("id")
+        p.add_argument("id", help=ID_HELP)
         p.add_argument("--comment", default="")
         if name == "approve":
             _add_set(p)
         p.set_defaults(func=cmd_decide, choice=name)
 
     p = sub.add_parser("decide", help="choose any of the gate's choices")
-    p.add_argument("id")
+    p.add_argument("id", help=ID_HELP)
     p.add_argument("--choice", required=True)
     p.add_argument("--comment", default="")
     _add_set(p)
     p.set_defaults(func=cmd_decide)
 
     p = sub.add_parser("reset", help="forget a gate's record so that its job asks again")
-    p.add_argument("id")
+    p.add_argument("id", help=ID_HELP)
     p.set_defaults(func=cmd_reset)
 
     p = sub.add_parser("await", help="wait for a gate's decision (what gate.AWAIT runs)")
@@ -143,9 +145,27 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
+def resolve_id(store: GateStore, given: str) -> str:
+    """A gate id, the name of a rule with one pending gate, or a unique id prefix."""
+    if store.path(given).exists():
+        return given
+    records, _ = store.scan()
+    for candidates in (
+        [r for r in records if r.rule == given and r.status == "pending"],
+        [r for r in records if r.rule == given],
+        [r for r in records if r.id.startswith(given)],
+    ):
+        if len(candidates) == 1:
+            return candidates[0].id
+        if len(candidates) > 1:
+            ids = ", ".join(sorted(r.id for r in candidates))
+            raise InvalidInput(f"{given!r} matches several gates: {ids}; give the full id")
+    raise UnknownGate(f"no gate {given!r} in {store.root} (see 'snakemake-gate list --all')")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     store = _store(args)
-    record = store.get(args.id)
+    record = store.get(resolve_id(store, args.id))
     history = list(store.audit.entries(record.id))
     if args.json:
         json.dump({**record.summary(), "history": history}, sys.stdout, indent=1)
@@ -198,7 +218,7 @@ def _wildcards(wildcards: dict[str, str]) -> str:
 def cmd_decide(args: argparse.Namespace) -> int:
     store = _store(args)
     values = _values(getattr(args, "set", []))
-    record = store.decide(args.id, args.choice, values, comment=args.comment)
+    record = store.decide(resolve_id(store, args.id), args.choice, values, comment=args.comment)
     if record.decision:
         print(f"{record.id}: {record.decision.choice} (decided by {', '.join(record.decision.by)})")
     else:
@@ -208,8 +228,10 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    _store(args).reset(args.id)
-    print(f"{args.id}: reset; its job will ask again")
+    store = _store(args)
+    gid = resolve_id(store, args.id)
+    store.reset(gid)
+    print(f"{gid}: reset; its job will ask again")
     return 0
 
 

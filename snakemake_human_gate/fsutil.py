@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 # share mode -> (file mode, directory mode)
 SHARE_MODES = {
     "private": (0o600, 0o700),
@@ -57,3 +59,17 @@ def write_json_atomic(path: Path, data: Any, file_mode: int) -> None:
 def with_suppressed_unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def file_lock(path: Path, file_mode: int) -> FileLock:
+    """A lock file every member of the store's share mode can open (the umask would
+    otherwise narrow the mode its creator gives it)."""
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, file_mode)
+        except FileExistsError:
+            pass
+        else:
+            os.fchmod(fd, file_mode)
+            os.close(fd)
+    return FileLock(str(path), mode=file_mode)

@@ -188,3 +188,17 @@ def test_audit_chain_detects_alteration_deletion_and_truncation(store, artifact)
 
     store.audit.path.write_bytes(original)
     assert store.audit.verify().ok
+
+
+def test_cli_resolves_rule_names_and_prefixes(store, artifact, capsys):
+    from snakemake_human_gate.cli import main
+
+    record, _ = ask(store, artifact)
+    other, _ = ask(store, artifact, wildcards={"run": "2"})
+    root = str(store.root)
+    assert main(["--dir", root, "show", record.id[:-4] + "xxxx"]) == 5  # no such prefix
+    assert main(["--dir", root, "approve", "review", "--set", "lr=1"]) == 2  # two pending
+    assert "matches several gates" in capsys.readouterr().err
+    assert main(["--dir", root, "approve", record.id, "--set", "lr=1"]) == 0
+    assert main(["--dir", root, "reject", "review"]) == 0  # now the only pending one
+    assert store.get(other.id).decision.choice == "reject"

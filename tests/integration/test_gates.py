@@ -1,0 +1,299 @@
+"""Human gates in real Snakemake runs, decided through the real CLI."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_workflow, snakemake
+from tests.integration.gatehelp import (
+    audit,
+    finish,
+    gate_cli,
+    kill_hard,
+    pending,
+    start,
+    wait_pending,
+    wait_until,
+)
+
+
+def gated(tmp_path, gate_options=None, **config):
+    wd = copy_workflow("gated", tmp_path)
+    (wd / "config.json").write_text(json.dumps({**config, "gate": gate_options or {}}))
+    return wd, wd / ".snakemake" / "gates"
+
+
+def hybrid(*args):
+    return ("--executor", "hybrid", "--configfile", "config.json", *args)
+
+
+def lines(path):
+    return path.read_text().split()
+
+
+def test_waiting_gate_holds_no_slot_while_independent_jobs_run(tmp_path):
+    wd, store = gated(tmp_path, indep=3, seconds=1)
+    proc = start(wd, *hybrid("--jobs", "1"))  # one slot: a gate holding it would block all
+    (gate,) = wait_pending(store, 1, proc)
+    indep = [wd / f"results/indep_{i}.txt" for i in range(3)]
+    wait_until(
+        lambda: all(p.exists() and len(lines(p)) == 2 for p in indep),
+        120,
+        "the independent jobs to finish while the gate waits",
+        proc,
+    )
+    assert pending(store)[0]["id"] == gate["id"]  # still waiting
+    decided = gate_cli(store, "approve", gate["id"], "--set", "lr=0.2", "--comment", "sane")
+    assert decided.returncode == 0, decided.stderr
+    out = finish(proc)
+    assert proc.returncode == 0, out
+    assert lines(wd / "results/after_review.txt") == ["trained", "lr=0.2", "by=root"]
+
+    events = {e["event"]: e["ts"] for e in audit(store)}
+    spans = [tuple(map(float, lines(path))) for path in indep]
+    assert all(events["asked"] <= start and end <= events["decided"] for start, end in spans)
+    assert json.loads((wd / "gates/review.json").read_text())["comment"] == "sane"
+
+
+def test_rejection_fails_the_gate_job_with_who_when_and_why(tmp_path):
+    wd, store = gated(tmp_path, indep=2, seconds=2)
+    proc = start(wd, *hybrid("--jobs", "4", "--keep-going"))
+    (gate,) = wait_pending(store, 1, proc)
+    assert gate_cli(store, "reject", gate["id"], "--comment", "loss diverges").returncode == 0
+    out = finish(proc)
+    assert proc.returncode == 1
+    assert f"gate {gate['id']}: rejected by root at " in out and ": loss diverges" in out
+    assert all((wd / f"results/indep_{i}.txt").exists() for i in range(2))  # --keep-going
+    assert not (wd / "gates/review.json").exists()
+
+    # without --keep-going, a rerun fails at once: the decision stands, nothing is asked again
+    again = snakemake(wd, *hybrid("--jobs", "4"), timeout=120)
+    assert again.returncode == 1 and "rejected by root" in again.stderr
+    assert [e["event"] for e in audit(store)].count("asked") == 1
+
+
+def test_choice_branches_and_typed_field_reaches_params(tmp_path):
+    wd, store = gated(tmp_path, indep=0)
+    proc = start(wd, *hybrid("--jobs", "2"))
+    (gate,) = wait_pending(store, 1, proc)
+    gid = gate["id"]
+    for args, message in [
+        (
+            ["decide", gid, "--choice", "ship"],
+            "choice 'ship' is not one of approve, retune, reject",
+        ),
+        (["decide", gid, "--choice", "retune", "--set", "lr=fast"], "field 'lr': 'fast'"),
+        (["decide", gid, "--choice", "retune", "--set", "lr=2"], "field 'lr': 2.0 is above"),
+        (["decide", gid, "--choice", "retune", "--set", "depth=3"], "field 'depth' is not a field"),
+    ]:
+        bad = gate_cli(store, *args)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+    assert pending(store)[0]["votes"] == 0  # nothing was written
+    ok = gate_cli(store, "decide", gid, "--choice", "retune", "--set", "lr=0.05")
+    assert ok.returncode == 0, ok.stderr
+    assert finish(proc) and proc.returncode == 0
+    assert lines(wd / "results/after_review.txt") == ["retuned", "lr=0.05"]
+    assert not (wd / "results/trained.txt").exists()
+
+
+def test_self_approval_and_non_approvers_are_refused_and_audited(tmp_path):
+    wd, store = gated(tmp_path, {"allow_self_approval": False}, indep=0)
+    proc = start(wd, *hybrid("--jobs", "2", "--hybrid-exit-when-waiting"))
+    (gate,) = wait_pending(store, 1, proc)
+    refused = gate_cli(store, "approve", gate["id"])
+    assert refused.returncode == 4 and "does not allow self-approval" in refused.stderr
+    out = finish(proc)  # only the gate is left: exits cleanly, saying who must decide
+    assert proc.returncode == 0, out
+    assert "Every remaining job waits on a human (1 gate(s))" in out
+    assert gate["id"] in out and "Launch the full training run?" in out
+
+    wd2, store2 = gated(tmp_path / "two", {"approvers": ["alice"]}, indep=0)
+    proc = start(wd2, *hybrid("--jobs", "2", "--hybrid-exit-when-waiting"))
+    (gate2,) = wait_pending(store2, 1, proc)
+    refused = gate_cli(store2, "approve", gate2["id"])
+    assert refused.returncode == 4 and "root may not decide" in refused.stderr
+    finish(proc)
+    reasons = [e["reason"] for e in audit(store) + audit(store2) if e["event"] == "refused"]
+    assert reasons == ["self-approval", "not an approver"]
+
+
+def test_timeout_decides_by_timeout_with_field_defaults(tmp_path):
+    wd, store = gated(tmp_path, {"timeout": "2s", "on_timeout": "approve"}, indep=0)
+    run = snakemake(wd, *hybrid("--jobs", "2"), timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert lines(wd / "results/after_review.txt") == ["trained", "lr=0.01", "by=timeout"]
+    assert [e["event"] for e in audit(store)] == ["asked", "timeout"]
+    assert pending(store, all_gates=True)[0]["status"] == "expired"
+
+
+def test_100_concurrent_deciders_one_decision(tmp_path):
+    from snakemake_human_gate import gate
+    from snakemake_human_gate.store import GateStore
+
+    store_dir = tmp_path / "store"
+    artifact = tmp_path / "a.txt"
+    artifact.write_text("x")
+    record, _ = GateStore(store_dir).ask(
+        rule="r",
+        wildcards={},
+        inputs=[artifact],
+        output=tmp_path / "out.json",
+        spec=gate("Race?"),
+        requested_by="runner",
+    )
+    argv = [sys.executable, "-m", "snakemake_human_gate", "--dir", str(store_dir)]
+
+    def decide(i):
+        choice = "approve" if i % 2 else "reject"
+        return subprocess.run(
+            [*argv, choice, record.id, "--comment", f"#{i}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).returncode
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        codes = list(pool.map(decide, range(100)))
+    assert sorted(codes) == [0] + [3] * 99
+    entries = audit(store_dir)
+    assert [e["event"] for e in entries].count("decided") == 1
+    assert [e.get("reason") for e in entries].count("already decided") == 99
+    verify = subprocess.run([*argv, "audit", "--verify"], capture_output=True, text=True)
+    assert verify.returncode == 0 and "intact: 101 entries" in verify.stdout
+    winner = next(e for e in entries if e["event"] == "decided")
+    final = json.loads((store_dir / "gates" / f"{record.id}.json").read_text())["decision"]
+    assert final["comment"] == winner["comment"]
+
+
+def test_kill_9_then_resume_without_asking_again(tmp_path):
+    wd = copy_workflow("many_gates", tmp_path)
+    store = wd / ".snakemake" / "gates"
+    proc = start(wd, "--executor", "hybrid", "--jobs", "4")
+    gates = wait_pending(store, 20, proc)
+    kill_hard(proc)
+    decided = sorted(gates, key=lambda g: g["id"])[:10]
+    for g in decided:
+        assert gate_cli(store, "approve", g["id"]).returncode == 0
+    assert snakemake(wd, "--unlock").returncode == 0
+    run = snakemake(
+        wd, "--executor", "hybrid", "--jobs", "4", "--hybrid-exit-when-waiting", timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Every remaining job waits on a human (10 gate(s))" in run.stderr
+    done = {g["wildcards"]["i"] for g in decided}
+    for i in range(20):
+        assert (wd / f"results/after_{i}.txt").exists() == (str(i) in done)
+    assert len(pending(store)) == 10
+    assert [e["event"] for e in audit(store)].count("asked") == 20  # never re-asked
+
+
+def test_gate_await_makes_gates_work_under_other_executors(tmp_path):
+    wd, store = gated(tmp_path, indep=1)
+    proc = start(wd, "--cores", "2", "--configfile", "config.json")  # Snakemake's local executor
+    (gate,) = wait_pending(store, 1, proc)
+    assert gate_cli(store, "approve", gate["id"], "--set", "lr=0.3").returncode == 0
+    out = finish(proc)
+    assert proc.returncode == 0, out
+    assert lines(wd / "results/after_review.txt") == ["trained", "lr=0.3", "by=root"]
+
+
+def test_foreign_files_in_the_store_are_reported_and_harmless(tmp_path):
+    wd, store = gated(tmp_path, indep=0)
+    proc = start(wd, *hybrid("--jobs", "2"))
+    (gate,) = wait_pending(store, 1, proc)
+    (store / "gates" / "broken.json").write_text("{")
+    (store / "gates" / "README").write_text("not a gate")
+    listed = gate_cli(store, "list")
+    assert listed.returncode == 0 and gate["id"] in listed.stdout
+    assert "broken.json: unreadable gate record" in listed.stderr
+    assert "README: not a gate record" in listed.stderr
+    assert gate_cli(store, "approve", gate["id"], "--set", "lr=0.1").returncode == 0
+    finish(proc)
+    assert proc.returncode == 0
+
+
+def test_tampered_audit_log_is_detected(tmp_path):
+    wd, store = gated(tmp_path, {"timeout": "1s", "on_timeout": "approve"}, indep=0)
+    assert snakemake(wd, *hybrid("--jobs", "2"), timeout=120).returncode == 0
+    assert gate_cli(store, "audit", "--verify").returncode == 0
+    log = store / "audit.jsonl"
+    log.write_text(log.read_text().replace('"asked"', '"askex"', 1))
+    verdict = gate_cli(store, "audit", "--verify")
+    assert verdict.returncode == 1 and "entry 1 (line 1) was altered" in verdict.stdout
+
+
+GROUP = "hybridgatetest"
+USERS = ("alice", "bob", "carol")
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    """Three real OS users in one group (root only), and a PYTHONPATH they can read
+    holding this package and filelock, for the system Python (the test venv's
+    interpreter may live where they cannot go)."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("creating test users needs root and useradd")
+    if not os.access("/usr/bin/python3", os.X_OK):
+        pytest.skip("the other users need /usr/bin/python3")
+    subprocess.run(["groupadd", "-f", GROUP], check=True)
+    for user in USERS:
+        if subprocess.run(["id", user], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "-M", "-G", GROUP, user], check=True)
+        else:
+            subprocess.run(["usermod", "-a", "-G", GROUP, user], check=True)
+    import filelock
+
+    import snakemake_human_gate
+
+    shared = Path("/tmp") / f"hybrid-gate-pkgs-{uuid.uuid4().hex[:8]}"
+    for module in (snakemake_human_gate, filelock):
+        source = Path(module.__file__).parent
+        shutil.copytree(source, shared / source.name, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["chmod", "-R", "a+rX", str(shared)], check=True)
+    yield shared
+    shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_quorum_of_real_users_on_a_group_store(tmp_path, team):
+    def as_user(user, *args):
+        return gate_cli(store, *args, user=user, pythonpath=team)
+
+    store = Path("/tmp") / f"hybrid-gate-test-{uuid.uuid4().hex[:8]}"
+    store.mkdir(mode=0o2770)
+    shutil.chown(store, group=GROUP)
+    os.chmod(store, 0o2770)
+    try:
+        wd, _ = gated(tmp_path, {"approvers": list(USERS), "quorum": 2}, indep=0)
+        proc = start(
+            wd,
+            *hybrid(
+                "--jobs", "2", "--hybrid-gate-dir", str(store), "--hybrid-gate-share", "group-write"
+            ),
+        )
+        (gate,) = wait_pending(store, 1, proc)
+        first = as_user("alice", "approve", gate["id"], "--set", "lr=0.4")
+        assert first.returncode == 0 and "1 of 2" in first.stdout, first.stderr
+        assert as_user("alice", "approve", gate["id"], "--set", "lr=0.4").returncode == 0
+        assert pending(store)[0]["status"] == "pending"  # the same person twice is one vote
+        second = as_user("bob", "approve", gate["id"], "--set", "lr=0.4")
+        assert second.returncode == 0, second.stderr
+        out = finish(proc)
+        assert proc.returncode == 0, out
+        assert lines(wd / "results/after_review.txt") == ["trained", "lr=0.4", "by=alice,bob"]
+        late = as_user("carol", "approve", gate["id"])
+        assert late.returncode == 3
+        assert [(e["event"], e["actor"]) for e in audit(store)][1:] == [
+            ("voted", "alice"),
+            ("voted", "alice"),
+            ("decided", "bob"),
+            ("refused", "carol"),
+        ]
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
