@@ -31,11 +31,12 @@ class Executor(RealExecutor):
             "--hybrid-default-backend (profile key 'hybrid-default-backend')",
         )
         self.local_cores = self._local_cores()
-        if not self.settings.slurm_status_interval > 0:
-            raise WorkflowError(
-                "--hybrid-slurm-status-interval must be a positive number of seconds, "
-                f"got {self.settings.slurm_status_interval}."
-            )
+        for flag, value in (
+            ("--hybrid-slurm-status-interval", self.settings.slurm_status_interval),
+            ("--hybrid-gate-poll-interval", self.settings.gate_poll_interval),
+        ):
+            if not value > 0:
+                raise WorkflowError(f"{flag} must be a positive number of seconds, got {value}.")
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._gates: GateWaiter | None = None

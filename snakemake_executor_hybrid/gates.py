@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
 from snakemake_human_gate.api import find_gate
@@ -33,6 +34,12 @@ def free_gated_rules(workflow: Any) -> list[str]:
     names = []
     for rule in workflow.rules:
         if find_gate(rule.params) is not None:
+            if rule.group is not None:
+                raise WorkflowError(
+                    f"Rule '{rule.name}' is a gate but belongs to group '{rule.group}': a "
+                    "gate waits for a person and cannot share a job with other rules. "
+                    "Remove it from the group."
+                )
             rule.resources["_nodes"] = 0
             rule.resources["_cores"] = 0
             names.append(rule.name)
@@ -43,7 +50,10 @@ class GateWaiter:
     def __init__(self, executor: Any, settings: Any) -> None:
         self._executor = executor
         self._logger = executor.logger
-        self.store = GateStore(resolve_dir(settings.gate_dir), share=settings.gate_share)
+        try:
+            self.store = GateStore(resolve_dir(settings.gate_dir), share=settings.gate_share)
+        except ValueError as e:
+            raise WorkflowError(f"--hybrid-gate-share: {e}") from None
         self._poll = settings.gate_poll_interval
         self._exit_when_waiting = settings.exit_when_waiting
         self._waiting: dict[str, tuple[SubmittedJobInfo, float]] = {}  # id -> (job, mtime)

@@ -46,7 +46,6 @@ class _Gate:
         quorum: int = 1,
         allow_self_approval: bool = True,
         fail_on: Iterable[str] = ("reject",),
-        notify: Iterable[str] = (),
     ) -> GateSpec:
         try:
             return GateSpec(
@@ -59,7 +58,6 @@ class _Gate:
                 quorum=quorum,
                 allow_self_approval=allow_self_approval,
                 fail_on=tuple(fail_on),
-                notify=tuple(notify),
             )
         except InvalidInput as e:
             raise ValueError(f"gate({question!r}): {e}") from None

@@ -123,8 +123,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows.sort(key=lambda row: row["created"])
     _warn_problems(problems)
     if args.json:
-        json.dump(rows, sys.stdout, indent=1)
-        print()
+        print(json.dumps(rows, indent=1))
         return 0
     if not rows:
         print("no gates waiting" if not args.all else "no gates")
@@ -168,8 +167,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     record = store.get(resolve_id(store, args.id))
     history = list(store.audit.entries(record.id))
     if args.json:
-        json.dump({**record.summary(), "history": history}, sys.stdout, indent=1)
-        print()
+        print(json.dumps({**record.summary(), "history": history}, indent=1))
         return 0
     spec = record.spec
     lines = [
@@ -298,8 +296,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 1
     entries = list(store.audit.entries(args.id))
     if args.json:
-        json.dump(entries, sys.stdout, indent=1)
-        print()
+        print(json.dumps(entries, indent=1))
         return 0
     for e in entries:
         detail = " ".join(

@@ -129,7 +129,6 @@ class GateSpec:
     quorum: int = 1
     allow_self_approval: bool = True
     fail_on: tuple[str, ...] = ("reject",)
-    notify: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.question or not str(self.question).strip():
@@ -176,7 +175,6 @@ class GateSpec:
             quorum=int(data.get("quorum", 1)),
             allow_self_approval=bool(data.get("allow_self_approval", True)),
             fail_on=tuple(data.get("fail_on", ("reject",))),
-            notify=tuple(data.get("notify", ())),
         )
 
     def dumps(self) -> str:

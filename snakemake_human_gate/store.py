@@ -144,7 +144,7 @@ class GateStore:
         via: str = "snakemake",
     ) -> tuple[GateRecord, bool]:
         """The gate for these inputs, created (and audited) only if new."""
-        paths = [Path(p) for p in inputs]
+        paths = [Path(p).absolute() for p in inputs]
         digests = [file_digest(p) for p in paths]
         gid = gate_id(rule, wildcards, digests)
         requested_by = requested_by or current_user()

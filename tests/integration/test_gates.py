@@ -297,3 +297,16 @@ def test_quorum_of_real_users_on_a_group_store(tmp_path, team):
         ]
     finally:
         shutil.rmtree(store, ignore_errors=True)
+
+
+def test_bad_gate_setups_stop_the_run_at_start(tmp_path):
+    wd, _ = gated(tmp_path, indep=0)
+    run = snakemake(wd, *hybrid("--jobs", "2", "--hybrid-gate-share", "world"), timeout=60)
+    assert run.returncode == 1
+    assert "--hybrid-gate-share: unknown share mode 'world'" in run.stderr
+    grouped = snakemake(wd, *hybrid("--jobs", "2", "--groups", "review_pilot=g", "review=g"))
+    assert grouped.returncode == 1
+    assert "Rule 'review' is a gate but belongs to group 'g'" in grouped.stderr
+    (wd / "config.json").write_text(json.dumps({"gate": {"quorum": 0}}))
+    bad = snakemake(wd, *hybrid("--jobs", "2"), timeout=60)
+    assert bad.returncode == 1 and "quorum must be at least 1" in bad.stderr
