@@ -156,10 +156,11 @@ def makespan(args: argparse.Namespace) -> None:
         "(makespan from the first gate asked to the last job's end):"
     )
     print(f"  lower bound                    {bound:6.2f} s")
-    print(f"  hybrid (gates hold nothing)    {hybrid:6.2f} s   ratio to bound {hybrid / bound:.3f}")
-    print(
-        f"  blocking (gate holds a core)   {blocking:6.2f} s   ratio to bound {blocking / bound_b:.3f}"
-    )
+    for name, seconds, lower in (
+        ("hybrid (gates hold nothing) ", hybrid, bound),
+        ("blocking (gate holds a core)", blocking, bound_b),
+    ):
+        print(f"  {name}   {seconds:6.2f} s   ratio to bound {seconds / lower:.3f}")
 
 
 def listing(args: argparse.Namespace) -> None:
