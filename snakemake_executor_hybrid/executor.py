@@ -17,6 +17,8 @@ from snakemake_interface_executor_plugins.executors.real import RealExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_interface_executor_plugins.settings import ExecMode
 
+from snakemake_human_gate.errors import GateError
+
 from . import routing
 from .backends import BACKENDS
 from .gates import GateWaiter, free_gated_rules, is_gate
@@ -115,7 +117,10 @@ class Executor(RealExecutor):
         for job in jobs:
             if self._gates is not None and is_gate(job):
                 self.run_job_pre(job)
-                self._gates.submit(job)
+                try:
+                    self._gates.submit(job)
+                except (GateError, OSError) as e:
+                    self.report_job_error(SubmittedJobInfo(job), msg=f"gate not asked: {e}")
                 continue
             try:
                 choice = self.choose(job)

@@ -8,9 +8,11 @@ no ``--jobs`` slot and no core.
 """
 
 import logging
+import math
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from snakemake_interface_common.exceptions import WorkflowError
@@ -18,7 +20,6 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
 from snakemake_human_gate.api import find_gate
 from snakemake_human_gate.outcome import settle
-from snakemake_human_gate.record import GateRecord
 from snakemake_human_gate.store import GateStore, resolve_dir
 
 # Stable for this long with only gates left -> --hybrid-exit-when-waiting exits.
@@ -46,6 +47,15 @@ def free_gated_rules(workflow: Any) -> list[str]:
     return names
 
 
+@dataclass
+class Waiting:
+    """A gate job the watcher looks after, and what it last saw of its record."""
+
+    job_info: SubmittedJobInfo
+    mtime: float = -1.0
+    deadline: float = math.inf
+
+
 class GateWaiter:
     def __init__(self, executor: Any, settings: Any) -> None:
         self._executor = executor
@@ -56,7 +66,7 @@ class GateWaiter:
             raise WorkflowError(f"--hybrid-gate-share: {e}") from None
         self._poll = settings.gate_poll_interval
         self._exit_when_waiting = settings.exit_when_waiting
-        self._waiting: dict[str, tuple[SubmittedJobInfo, float]] = {}  # id -> (job, mtime)
+        self._waiting: dict[str, Waiting] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="hybrid-gates", daemon=True)
@@ -85,7 +95,7 @@ class GateWaiter:
                 f"--dir {self.store.root} show {record.id}"
             )
         with self._lock:
-            self._waiting[record.id] = (job_info, -1.0)
+            self._waiting[record.id] = Waiting(job_info)
 
     # -- watching --------------------------------------------------------------------
 
@@ -94,50 +104,49 @@ class GateWaiter:
         while not self._stop.wait(self._poll):
             with self._lock:
                 waiting = dict(self._waiting)
-            for gid, (job_info, seen) in waiting.items():
+            for gid, waiting_job in waiting.items():
                 try:
-                    self._check(gid, job_info, seen)
+                    self._check(gid, waiting_job)
                 except Exception as e:  # one broken gate must not stop the others
                     self._logger.error(f"gate {gid}: {e}")
             if self._exit_when_waiting:
                 quiet_since = self._maybe_exit(quiet_since)
 
-    def _check(self, gid: str, job_info: SubmittedJobInfo, seen: float) -> None:
-        path = self.store.path(gid)
+    def _check(self, gid: str, waiting: "Waiting") -> None:
+        """Settle the gate if its record changed to decided or its deadline passed."""
         try:
-            mtime = path.stat().st_mtime
+            mtime = self.store.path(gid).stat().st_mtime
         except FileNotFoundError:  # reset meanwhile: ask again
             with self._lock:
                 self._waiting.pop(gid, None)
             self._logger.info(f"gate {gid} was reset; asking again")
-            self.submit(job_info.job)
+            self.submit(waiting.job_info.job)
             return
-        record: GateRecord | None = None
-        if mtime != seen:
-            record = self.store.get(gid)
-            with self._lock:
-                self._waiting[gid] = (job_info, mtime)
-        if record is None or record.decision is None:
-            record = record or self.store.get(gid)
-            if not record.due():
-                return
+        if mtime == waiting.mtime and time.time() < waiting.deadline:
+            return  # unchanged since the last look
+        record = self.store.get(gid)
+        if record.due():
             self.store.expire_due([record])
             record = self.store.get(gid)
-        assert record.decision is not None
+        if record.decision is None:
+            waiting.mtime = mtime
+            if record.spec.timeout is not None:
+                waiting.deadline = record.created + record.spec.timeout
+            return
         with self._lock:
             self._waiting.pop(gid, None)
         failure = settle(record)
         if failure:
-            self._executor.report_job_error(job_info, msg=failure)
+            self._executor.report_job_error(waiting.job_info, msg=failure)
         else:
             d = record.decision
             self._logger.info(f"gate {gid}: {d.choice} by {', '.join(d.by)}")
-            self._executor.report_job_success(job_info)
+            self._executor.report_job_success(waiting.job_info)
 
     def _maybe_exit(self, quiet_since: float | None) -> float | None:
         scheduler = self._executor.workflow.scheduler
         with self._lock:
-            gate_jobs = {info.job for info, _ in self._waiting.values()}
+            gate_jobs = {w.job_info.job for w in self._waiting.values()}
         running = set(scheduler.running)
         ready = set(scheduler.open_jobs) - running
         if not gate_jobs or running - gate_jobs or ready:
@@ -161,7 +170,7 @@ class GateWaiter:
         )
         self._logger.info("\n".join(lines))
         for record in pending:
-            job = self._waiting[record.id][0].job
+            job = self._waiting[record.id].job_info.job
             self._executor.workflow.persistence.cleanup(job)
         self._executor.workflow.persistence.unlock()
         logging.shutdown()
