@@ -142,6 +142,18 @@ class Executor(RealExecutor):
     def run_job(self, job: JobExecutorInterface) -> None:
         self.run_jobs([job])
 
+    def print_job_error(self, job_info: SubmittedJobInfo, msg: Any = None, **kwargs: Any) -> None:
+        job = job_info.job
+        if self._gates is None or not is_gate(job):
+            super().print_job_error(job_info, msg, **kwargs)
+            return
+        # A gate runs no command: report the decision without the (unused) shell line.
+        from snakemake.logging import logger
+
+        info = job.get_log_error_info(msg, **kwargs)
+        info["shellcmd"] = None
+        logger.error(f"Error in rule {job.rule.name}, jobid: {job.jobid}", extra=info)
+
     def group_cores(self, job: JobExecutorInterface) -> int:
         """Cores a local group job holds (and passes to its inner Snakemake)."""
         return max(1, min(int(job.resources.get("_cores", 1)), self.local_cores))

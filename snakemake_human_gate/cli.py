@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="gates waiting for a decision (--all: every gate)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--all", action="store_true")
+    p.add_argument("--rule", help="only the gates of this rule")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="one gate: question, choices, fields, artifacts, history")
@@ -119,7 +120,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     store.expire_due(records)
     records, problems = store.scan() if any(r.due() for r in records) else (records, problems)
     now = time.time()
-    rows = [r.summary(now) for r in records if args.all or r.status == "pending"]
+    rows = [
+        r.summary(now)
+        for r in records
+        if (args.all or r.status == "pending") and args.rule in (None, r.rule)
+    ]
     rows.sort(key=lambda row: row["created"])
     _warn_problems(problems)
     if args.json:
@@ -172,7 +177,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     spec = record.spec
     lines = [
         f"gate      {record.id}   ({record.status})",
-        f"rule      {record.rule}  {_wildcards(record.wildcards)}",
+        f"rule      {record.rule}  {_wildcards(record.wildcards)}".rstrip(),
         f"question  {spec.question}",
         f"choices   {', '.join(spec.choices)}" + (f"   (fail: {', '.join(spec.fail_on)})"),
     ]
