@@ -2,8 +2,10 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,38 @@ def snakemake(
         stdin=subprocess.DEVNULL,
         **kwargs,
     )
+
+
+def start(wd: Path, *args: str) -> subprocess.Popen:
+    """Snakemake in the background, in its own session (a test can signal or kill it
+    and everything it started), with SIGINT as in an interactive terminal even if the
+    tests run with it ignored."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=wd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    """Poll ``predicate`` until it returns something true; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(
+                f"snakemake exited ({proc.returncode}) while waiting for {what}:\n{output}"
+            )
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def copy_workflow(name: str, dest: Path) -> Path:

@@ -6,8 +6,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.conftest import wait_until
 
 GATE_CLI = [sys.executable, "-m", "snakemake_human_gate"]
 
@@ -29,34 +30,6 @@ def pending(store: Path, all_gates: bool = False) -> list[dict]:
     run = gate_cli(store, "list", "--json", *(["--all"] if all_gates else []))
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
-
-
-def start(wd: Path, *args: str) -> subprocess.Popen:
-    """Snakemake in its own session (so a test can kill it and everything it started)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=wd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(
-                f"snakemake exited ({proc.returncode}) while waiting for "
-                f"{what}:\n{proc.stdout.read() if proc.stdout else ''}"
-            )
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def wait_pending(store: Path, count: int, proc: subprocess.Popen, timeout: float = 120) -> list:

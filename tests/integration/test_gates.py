@@ -11,16 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_workflow, snakemake
+from tests.conftest import copy_workflow, snakemake, start, wait_until
 from tests.integration.gatehelp import (
     audit,
     finish,
     gate_cli,
     kill_hard,
     pending,
-    start,
     wait_pending,
-    wait_until,
 )
 
 

@@ -3,38 +3,17 @@
 import os
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-from tests.conftest import copy_workflow, snakemake, squeue_ids
+from tests.conftest import copy_workflow, snakemake, squeue_ids, wait_until
+from tests.conftest import start as start_snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
 
 
 def start(wd, *args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--executor", "hybrid", "--jobs", "10", *args],
-        cwd=wd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        # as in an interactive terminal, even if this test runs with SIGINT ignored
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return start_snakemake(wd, "--executor", "hybrid", "--jobs", "10", *args)
 
 
 def run_id_of(wd, proc):
@@ -49,7 +28,7 @@ def run_id_of(wd, proc):
                     return line.split(":", 1)[1].strip()
         return None
 
-    return wait_for(find, 60, "the SLURM run id in the log")
+    return wait_until(find, 60, "the SLURM run id in the log")
 
 
 def test_sigint_cancels_slurm_jobs_and_rerun_completes(tmp_path):
@@ -57,12 +36,12 @@ def test_sigint_cancels_slurm_jobs_and_rerun_completes(tmp_path):
     proc = start(wd, "--config", "seconds=300", "count=3")
     run_id = run_id_of(wd, proc)
     # all three SLURM jobs submitted (one or two running, the rest pending)
-    wait_for(lambda: len(squeue_ids(run_id)) == 3, 60, "3 SLURM jobs in squeue")
+    wait_until(lambda: len(squeue_ids(run_id)) == 3, 60, "3 SLURM jobs in squeue")
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     # cancelled jobs may show as COMPLETING for a moment, then must be gone
-    wait_for(lambda: squeue_ids(run_id) == [], 30, f"an empty squeue after Ctrl-C:\n{out}")
+    wait_until(lambda: squeue_ids(run_id) == [], 30, f"an empty squeue after Ctrl-C:\n{out}")
 
     rerun = snakemake(
         wd, "--executor", "hybrid", "--jobs", "10", "--config", "seconds=1", "count=3"
@@ -76,7 +55,7 @@ def test_scancel_is_reported_as_failure_not_a_hang(tmp_path):
     wd = copy_workflow("long", tmp_path)
     proc = start(wd, "--config", "seconds=300", "count=1", "--", "slurm/0.txt")
     run_id = run_id_of(wd, proc)
-    (job_id,) = wait_for(lambda: squeue_ids(run_id), 60, "the SLURM job in squeue")
+    (job_id,) = wait_until(lambda: squeue_ids(run_id), 60, "the SLURM job in squeue")
     subprocess.run(["scancel", job_id], check=True)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
