@@ -26,19 +26,14 @@ from .gates import GateWaiter, free_gated_rules, is_gate
 
 class Executor(RealExecutor):
     def __post_init__(self) -> None:
-        self.settings = self.workflow.executor_settings
+        self.settings = self.workflow.executor_settings  # validated when built
         self.routes = routing.parse_routes(self.settings.routes)
-        routing.check_backend_name(
-            self.settings.default_backend,
-            "--hybrid-default-backend (profile key 'hybrid-default-backend')",
+        self.local_cores = (
+            self.settings.local_cores
+            or self.workflow.resource_settings.local_cores
+            or os.cpu_count()
+            or 1
         )
-        self.local_cores = self._local_cores()
-        for flag, value in (
-            ("--hybrid-slurm-status-interval", self.settings.slurm_status_interval),
-            ("--hybrid-gate-poll-interval", self.settings.gate_poll_interval),
-        ):
-            if not value > 0:
-                raise WorkflowError(f"{flag} must be a positive number of seconds, got {value}.")
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._gates: GateWaiter | None = None
@@ -47,14 +42,6 @@ class Executor(RealExecutor):
         self._validate_planned_jobs()
 
     # -- routing ----------------------------------------------------------------
-
-    def _local_cores(self) -> int:
-        cores = self.settings.local_cores
-        if cores is None:
-            cores = self.workflow.resource_settings.local_cores or os.cpu_count() or 1
-        if cores < 1:
-            raise WorkflowError(f"--hybrid-local-cores must be at least 1, got {cores}.")
-        return cores
 
     def _resource_source(self, rule: str) -> str:
         overwritten = self.workflow.resource_settings.overwrite_resources or {}

@@ -60,10 +60,7 @@ class GateWaiter:
     def __init__(self, executor: Any, settings: Any) -> None:
         self._executor = executor
         self._logger = executor.logger
-        try:
-            self.store = GateStore(resolve_dir(settings.gate_dir), share=settings.gate_share)
-        except ValueError as e:
-            raise WorkflowError(f"--hybrid-gate-share: {e}") from None
+        self.store = GateStore(resolve_dir(settings.gate_dir), share=settings.gate_share)
         self._poll = settings.gate_poll_interval
         self._exit_when_waiting = settings.exit_when_waiting
         self._waiting: dict[str, Waiting] = {}
@@ -147,8 +144,11 @@ class GateWaiter:
         scheduler = self._executor.workflow.scheduler
         with self._lock:
             gate_jobs = {w.job_info.job for w in self._waiting.values()}
-        running = set(scheduler.running)
-        ready = set(scheduler.open_jobs) - running
+        try:  # the scheduler's sets change under us: look again next time
+            running = set(scheduler.running)
+            ready = set(scheduler.open_jobs) - running
+        except RuntimeError:
+            return None
         if not gate_jobs or running - gate_jobs or ready:
             return None
         now = time.monotonic()

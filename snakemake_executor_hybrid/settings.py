@@ -90,6 +90,32 @@ class ExecutorSettings(ExecutorSettingsBase):
         },
     )
 
+    def __post_init__(self) -> None:
+        """Refuse bad values when Snakemake reads the flags, naming the flag."""
+        from snakemake_interface_common.exceptions import WorkflowError
+
+        from snakemake_human_gate.fsutil import SHARE_MODES
+
+        from . import routing
+
+        routing.check_backend_name(
+            self.default_backend, "--hybrid-default-backend (profile key 'hybrid-default-backend')"
+        )
+        routing.parse_routes(self.routes)
+        if self.local_cores is not None and self.local_cores < 1:
+            raise WorkflowError(f"--hybrid-local-cores must be at least 1, got {self.local_cores}.")
+        for flag, value in (
+            ("--hybrid-slurm-status-interval", self.slurm_status_interval),
+            ("--hybrid-gate-poll-interval", self.gate_poll_interval),
+        ):
+            if not value > 0:
+                raise WorkflowError(f"{flag} must be a positive number of seconds, got {value}.")
+        if self.gate_share not in SHARE_MODES:
+            raise WorkflowError(
+                f"--hybrid-gate-share: unknown share mode {self.gate_share!r}: use one of "
+                f"{', '.join(SHARE_MODES)}."
+            )
+
 
 common_settings = CommonSettings(
     # Snakemake must hand every non-local rule to us; localrules stay with

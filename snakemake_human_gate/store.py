@@ -83,7 +83,10 @@ class GateStore:
         else:
             share = share or os.environ.get(ENV_SHARE) or "private"
         self.share = share
-        self.file_mode, self.dir_mode = modes(share)
+        try:
+            self.file_mode, self.dir_mode = modes(share)
+        except ValueError as e:
+            raise InvalidInput(f"{e} (from ${ENV_SHARE} or the store's store.json)") from None
         for sub in (root, root / "gates", root / "locks", root / "archive"):
             ensure_dir(sub, self.dir_mode)
         if not config.exists():

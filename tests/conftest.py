@@ -1,5 +1,6 @@
 """Shared helpers: run the real Snakemake CLI, make sure the real SLURM is up."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -29,11 +30,26 @@ def snakemake(
     )
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap_background_runs():
+    """A test that fails half-way must not leave its Snakemake (and its jobs) running."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+
 def start(wd: Path, *args: str) -> subprocess.Popen:
     """Snakemake in the background, in its own session (a test can signal or kill it
     and everything it started), with SIGINT as in an interactive terminal even if the
     tests run with it ignored."""
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "snakemake", *args],
         cwd=wd,
         stdout=subprocess.PIPE,
@@ -43,6 +59,8 @@ def start(wd: Path, *args: str) -> subprocess.Popen:
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    _STARTED.append(proc)
+    return proc
 
 
 def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):

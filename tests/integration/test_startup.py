@@ -115,6 +115,7 @@ def test_set_resources_moves_a_rule_to_slurm_and_verbose_shows_sbatch(wd):
         "seconds=0",
         "count=1",
         "--verbose",
+        "--slurm-keep-successful-logs",  # a flag of the SLURM plugin, honoured here
         "--set-resources",
         "step:executor=slurm",
         "step:runtime=5",
@@ -125,6 +126,8 @@ def test_set_resources_moves_a_rule_to_slurm_and_verbose_shows_sbatch(wd):
     assert interval[2].isdigit()
     assert "-> slurm [--set-resources step:executor=...]" in run.stderr
     assert "sbatch call: sbatch --parsable" in run.stderr
+    kept = list((wd / ".snakemake" / "slurm_logs").rglob(f"{interval[2]}.log"))
+    assert len(kept) == 1, "--slurm-keep-successful-logs was not applied"
 
 
 DYNAMIC = """
