@@ -21,7 +21,7 @@ from snakemake_human_gate.errors import GateError
 
 from . import routing
 from .backends import BACKENDS
-from .gates import GateWaiter, free_gated_rules, is_gate
+from .gates import GateWaiter, free_gated_rules
 
 
 class Executor(RealExecutor):
@@ -36,9 +36,8 @@ class Executor(RealExecutor):
         )
         self._backends: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._gates: GateWaiter | None = None
-        if free_gated_rules(self.workflow):
-            self._gates = GateWaiter(self, self.settings)
+        gated = free_gated_rules(self.workflow)
+        self._gates = GateWaiter(self, self.settings, gated) if gated else None
         self._validate_planned_jobs()
 
     # -- routing ----------------------------------------------------------------
@@ -82,12 +81,15 @@ class Executor(RealExecutor):
         """Fail at start-up on a bad route of any rule this run will execute."""
         seen: set[str] = set()
         for job in self.workflow.dag.needrun_jobs():
-            if job.is_local or job.rule.name in seen or is_gate(job):
+            if job.is_local or job.rule.name in seen or self._is_gate(job):
                 continue
             seen.add(job.rule.name)
             choice = self.choose(job)
             if choice is not None:  # else checked at dispatch, once input exists
                 self.backend(choice.backend)
+
+    def _is_gate(self, job: JobExecutorInterface) -> bool:
+        return self._gates is not None and self._gates.owns(job)
 
     def backend(self, name: str) -> Any:
         with self._lock:
@@ -102,7 +104,7 @@ class Executor(RealExecutor):
     def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
         by_backend: dict[str, list[JobExecutorInterface]] = defaultdict(list)
         for job in jobs:
-            if self._gates is not None and is_gate(job):
+            if self._gates is not None and self._gates.owns(job):
                 self.run_job_pre(job)
                 try:
                     self._gates.submit(job)
@@ -131,7 +133,7 @@ class Executor(RealExecutor):
 
     def print_job_error(self, job_info: SubmittedJobInfo, msg: Any = None, **kwargs: Any) -> None:
         job = job_info.job
-        if self._gates is None or not is_gate(job):
+        if not self._is_gate(job):
             super().print_job_error(job_info, msg, **kwargs)
             return
         # A gate runs no command: report the decision without the (unused) shell line.

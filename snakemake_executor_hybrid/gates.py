@@ -26,13 +26,9 @@ from snakemake_human_gate.store import GateStore, resolve_dir
 QUIET_SECONDS = 1.0
 
 
-def is_gate(job: Any) -> bool:
-    return not job.is_group() and find_gate(job.rule.params) is not None
-
-
-def free_gated_rules(workflow: Any) -> list[str]:
-    """Make every gated rule hold no job slot and no core while it waits."""
-    names = []
+def free_gated_rules(workflow: Any) -> frozenset[str]:
+    """Make every gated rule hold no job slot and no core while it waits; their names."""
+    names = set()
     for rule in workflow.rules:
         if find_gate(rule.params) is not None:
             if rule.group is not None:
@@ -43,8 +39,8 @@ def free_gated_rules(workflow: Any) -> list[str]:
                 )
             rule.resources["_nodes"] = 0
             rule.resources["_cores"] = 0
-            names.append(rule.name)
-    return names
+            names.add(rule.name)
+    return frozenset(names)
 
 
 @dataclass
@@ -57,7 +53,8 @@ class Waiting:
 
 
 class GateWaiter:
-    def __init__(self, executor: Any, settings: Any) -> None:
+    def __init__(self, executor: Any, settings: Any, gated_rules: frozenset[str]) -> None:
+        self.gated_rules = gated_rules
         self._executor = executor
         self._logger = executor.logger
         self.store = GateStore(resolve_dir(settings.gate_dir), share=settings.gate_share)
@@ -70,6 +67,10 @@ class GateWaiter:
         self._thread.start()
 
     # -- dispatch -------------------------------------------------------------------
+
+    def owns(self, job: Any) -> bool:
+        """Whether ``job`` is a gate (gated rules cannot be in groups)."""
+        return not job.is_group() and job.rule.name in self.gated_rules
 
     def submit(self, job: Any) -> None:
         spec = find_gate(job.params)
@@ -121,10 +122,7 @@ class GateWaiter:
             return
         if mtime == waiting.mtime and time.time() < waiting.deadline:
             return  # unchanged since the last look
-        record = self.store.get(gid)
-        if record.due():
-            self.store.expire_due([record])
-            record = self.store.get(gid)
+        record = self.store.current(gid)
         if record.decision is None:
             waiting.mtime = mtime
             if record.spec.timeout is not None:

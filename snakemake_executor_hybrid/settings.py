@@ -3,10 +3,15 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import (
     CommonSettings,
     ExecutorSettingsBase,
 )
+
+from snakemake_human_gate.fsutil import SHARE_MODES
+
+from . import routing
 
 
 @dataclass
@@ -92,11 +97,6 @@ class ExecutorSettings(ExecutorSettingsBase):
 
     def __post_init__(self) -> None:
         """Refuse bad values when Snakemake reads the flags, naming the flag."""
-        from snakemake_interface_common.exceptions import WorkflowError
-
-        from snakemake_human_gate.fsutil import SHARE_MODES
-
-        from . import routing
 
         routing.check_backend_name(
             self.default_backend, "--hybrid-default-backend (profile key 'hybrid-default-backend')"

@@ -117,8 +117,8 @@ def _warn_problems(problems: list[Any]) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
     records, problems = store.scan()
-    store.expire_due(records)
-    records, problems = store.scan() if any(r.due() for r in records) else (records, problems)
+    expired = {r.id: r for r in store.expire_due(records)}
+    records = [expired.get(r.id, r) for r in records]
     now = time.time()
     rows = [
         r.summary(now)
@@ -275,12 +275,9 @@ def cmd_await(args: argparse.Namespace) -> int:
     )
     while True:
         try:
-            record = store.get(record.id)
+            record = store.current(record.id)
         except GateError:  # reset meanwhile: ask again
             record, _ = store.ask(**ask)  # type: ignore[arg-type]
-        if record.due():
-            store.expire_due([record])
-            record = store.get(record.id)
         if record.decision is not None:
             failure = settle(record)
             if failure:

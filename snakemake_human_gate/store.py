@@ -255,18 +255,20 @@ class GateStore:
             )
             return record
 
-    def expire_due(self, records: Iterable[GateRecord] | None = None) -> list[GateRecord]:
-        """Apply ``on_timeout`` to every pending gate whose timeout has passed."""
-        expired = []
-        for candidate in records if records is not None else self.scan()[0]:
-            if not candidate.due():
-                continue
-            with self._lock(candidate.id):
-                record = self.get(candidate.id)
+    def current(self, gid: str) -> GateRecord:
+        """The record as it stands now: a timeout that has passed is applied first."""
+        record = self.get(gid)
+        if record.due():
+            with self._lock(gid):
+                record = self.get(gid)
                 if record.due():
                     self._apply_timeout(record)
-                    expired.append(record)
-        return expired
+        return record
+
+    def expire_due(self, records: Iterable[GateRecord] | None = None) -> list[GateRecord]:
+        """Apply ``on_timeout`` to every pending gate whose timeout has passed."""
+        due = [r for r in (records if records is not None else self.scan()[0]) if r.due()]
+        return [record for r in due if (record := self.current(r.id)).status == "expired"]
 
     def _apply_timeout(self, record: GateRecord) -> None:
         spec = record.spec
