@@ -6,7 +6,7 @@
 
 latency:  N gates pending; each decided in turn (store API); latency = the
           dependant job's first instruction minus the decision's audit time.
-makespan: independent work plus gates decided at scripted times, under
+makespan: independent work plus gates (scheduled first) decided at scripted times, under
           --executor hybrid (gates hold nothing) vs a blocking baseline (the
           same gates as waiting processes under Snakemake's local executor,
           each holding a core); both against the lower bound
@@ -52,9 +52,10 @@ from snakemake_human_gate import gate
 rule all:
     input: expand("work/{{i}}.txt", i=range({work})), expand("after/{{g}}.txt", g=range({gates}))
 
-rule review:
+rule review:  # asked first, as a review usually comes early
     output: "gates/{{g}}.json"
     params: gate=gate("Go?")
+    priority: 100
     shell: gate.AWAIT
 
 rule after:
