@@ -21,6 +21,7 @@ from snakemake_human_gate.errors import GateError
 
 from . import routing
 from .backends import BACKENDS
+from .containers.plan import ContainerPlan
 from .gates import GateWaiter, free_gated_rules
 
 
@@ -38,6 +39,14 @@ class Executor(RealExecutor):
         self._lock = threading.Lock()
         gated = free_gated_rules(self.workflow)
         self._gates = GateWaiter(self, self.settings, gated) if gated else None
+        self._containers = ContainerPlan(
+            self.workflow,
+            self.settings,
+            self.logger,
+            self._static_backend,
+            tuple(BACKENDS),
+            skip=gated,
+        )
         self._validate_planned_jobs()
 
     # -- routing ----------------------------------------------------------------
@@ -77,11 +86,29 @@ class Executor(RealExecutor):
         routing.check_available(choice, job.name)
         return choice
 
+    def _static_backend(self, rule: Any) -> str | None:
+        """The backend of every job of ``rule``; None if it depends on the job."""
+        if self.workflow.is_local(rule):
+            return "local"  # Snakemake runs localrules itself
+        res = rule.resources.get(routing.RESOURCE)
+        if res is not None and res.is_evaluable():
+            return None
+        return routing.choose(
+            rule.name,
+            None if res is None else res.value,
+            self._resource_source(rule.name),
+            self.routes,
+            self.settings.default_backend,
+        ).backend
+
     def _validate_planned_jobs(self) -> None:
-        """Fail at start-up on a bad route of any rule this run will execute."""
+        """Fail at start-up on a bad route or container of any rule this run will execute."""
         seen: set[str] = set()
         for job in self.workflow.dag.needrun_jobs():
-            if job.is_local or job.rule.name in seen or self._is_gate(job):
+            if self._is_gate(job):
+                continue
+            self._containers.check(job.rule.name)
+            if job.is_local or job.rule.name in seen:
                 continue
             seen.add(job.rule.name)
             choice = self.choose(job)
@@ -112,6 +139,8 @@ class Executor(RealExecutor):
                     self.report_job_error(SubmittedJobInfo(job), msg=f"gate not asked: {e}")
                 continue
             try:
+                for member in job.jobs if job.is_group() else [job]:
+                    self._containers.check(member.rule.name)
                 choice = self.choose(job)
                 if choice is None:
                     raise WorkflowError(

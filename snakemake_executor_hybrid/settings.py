@@ -12,6 +12,8 @@ from snakemake_interface_executor_plugins.settings import (
 from snakemake_human_gate.fsutil import SHARE_MODES
 
 from . import routing
+from .backends import BACKENDS
+from .containers.runtimes import parse_runtimes, split_args, split_names
 
 
 @dataclass
@@ -54,6 +56,39 @@ class ExecutorSettings(ExecutorSettingsBase):
             "help": "Seconds between two status queries (one batched 'sacct' call "
             "for all active SLURM jobs of the run). A finished job is noticed "
             "within about this time.",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    container_runtime: Optional[str] = field(  # noqa: UP045
+        default=None,
+        metadata={
+            "help": "Runtime for rules with a container: image, per backend: one runtime "
+            "for all (e.g. 'podman') or BACKEND=RUNTIME items (e.g. "
+            "'local=podman,slurm=apptainer'); runtimes: podman, docker, apptainer, "
+            "singularity. A rule's 'container_runtime' resource takes precedence. "
+            "Default: the first of these found on PATH (local: podman first; slurm: "
+            "apptainer first). Ignored under --software-deployment-method apptainer.",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    container_args: Optional[str] = field(  # noqa: UP045
+        default=None,
+        metadata={
+            "help": "Extra arguments for every container run, placed before the image "
+            "(e.g. '--device nvidia.com/gpu=all' for podman, '--nv' for apptainer). A "
+            "rule's 'container_args' resource adds to them.",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    container_env: Optional[str] = field(  # noqa: UP045
+        default=None,
+        metadata={
+            "help": "Comma-separated names of environment variables passed into "
+            "containers, besides thread counts, TMPDIR and CUDA_VISIBLE_DEVICES "
+            "(e.g. 'WANDB_API_KEY,HF_HOME').",
             "env_var": False,
             "required": False,
         },
@@ -110,6 +145,9 @@ class ExecutorSettings(ExecutorSettingsBase):
         ):
             if not value > 0:
                 raise WorkflowError(f"{flag} must be a positive number of seconds, got {value}.")
+        parse_runtimes(self.container_runtime, tuple(BACKENDS))
+        split_args(self.container_args, "--hybrid-container-args")
+        split_names(self.container_env, "--hybrid-container-env")
         if self.gate_share not in SHARE_MODES:
             raise WorkflowError(
                 f"--hybrid-gate-share: unknown share mode {self.gate_share!r}: use one of "

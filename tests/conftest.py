@@ -126,6 +126,59 @@ def slurm() -> None:
             pytest.skip(reason)
 
 
+TEST_IMAGE = "localhost/hybrid-test:bookworm"
+
+
+def _image_present() -> bool:
+    if shutil.which("podman") is None:
+        return False
+    probe = subprocess.run(["podman", "image", "exists", TEST_IMAGE], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def podman() -> str:
+    """Podman with the test image, built by scripts/containers/up if needed; its name.
+
+    Skips only where it cannot be set up (not root, no apt); with
+    HYBRID_REQUIRE_CONTAINERS=1 (as in CI) that fails the tests instead.
+    """
+    if not _image_present():
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            reason = "podman with the test image is missing and installing it needs root and apt"
+            if os.environ.get("HYBRID_REQUIRE_CONTAINERS") == "1":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        up = subprocess.run(
+            [str(REPO / "scripts" / "containers" / "up")],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if up.returncode != 0 or not _image_present():
+            pytest.fail(f"scripts/containers/up failed:\n{up.stdout}\n{up.stderr}")
+    return TEST_IMAGE
+
+
+DOCKER_SOCKET = "unix:///run/podman/podman.sock"
+
+
+@pytest.fixture(scope="session")
+def docker(podman) -> dict[str, str]:
+    """The docker CLI talking to podman's Docker-compatible API; the environment for it."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI on PATH")
+    up = subprocess.run(
+        [str(REPO / "scripts" / "containers" / "up"), "--docker-socket"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if up.returncode != 0:
+        pytest.fail(f"scripts/containers/up --docker-socket failed:\n{up.stdout}\n{up.stderr}")
+    return {**os.environ, "DOCKER_HOST": DOCKER_SOCKET}
+
+
 def squeue_ids(name: str | None = None) -> list[str]:
     argv = ["squeue", "--noheader", "--format=%i"]
     if name:

@@ -12,7 +12,8 @@ from tests.conftest import REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(
-    r"(?:<!-- test: run in (?P<dir>\S+)(?P<slurm> \(slurm\))? -->\n)?```[a-z]*\n(?P<body>.*?)```",
+    r"(?:<!-- test: run in (?P<dir>\S+)(?: \((?P<needs>[a-z, ]+)\))? -->\n)?"
+    r"```[a-z]*\n(?P<body>.*?)```",
     re.S,
 )
 
@@ -40,8 +41,9 @@ def test_quoted_file_matches_the_repository(doc, match):
 
 @pytest.mark.parametrize(("doc", "match"), RUN, ids=lambda v: getattr(v, "name", ""))
 def test_console_commands_run(doc, match, tmp_path, request):
-    if match["slurm"]:
-        request.getfixturevalue("slurm")
+    for fixture in (match["needs"] or "").split(","):  # e.g. (slurm, podman)
+        if fixture.strip():
+            request.getfixturevalue(fixture.strip())
     wd = tmp_path / "wd"
     outputs = shutil.ignore_patterns(".snakemake", "results", "data", "models", "metrics")
     shutil.copytree(REPO / match["dir"], wd, ignore=outputs)

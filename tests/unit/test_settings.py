@@ -18,6 +18,10 @@ def test_defaults_are_valid():
         ({"slurm_status_interval": 0}, "--hybrid-slurm-status-interval must be a positive"),
         ({"gate_poll_interval": -1}, "--hybrid-gate-poll-interval must be a positive"),
         ({"gate_share": "world"}, "--hybrid-gate-share: unknown share mode 'world'"),
+        ({"container_runtime": "lxc"}, "unknown container runtime 'lxc' (from --hybrid-container"),
+        ({"container_runtime": "gpu=podman"}, "Invalid item 'gpu=podman' in --hybrid-container"),
+        ({"container_args": "--env 'A=b"}, "Cannot split --hybrid-container-args"),
+        ({"container_env": "A,B-C"}, "--hybrid-container-env: 'B-C' is not an environment"),
     ],
 )
 def test_bad_values_name_the_flag(kwargs, message):

@@ -1,0 +1,1 @@
+"""Rules with a ``container:`` image, run through podman, docker or apptainer."""

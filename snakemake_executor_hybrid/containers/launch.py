@@ -1,0 +1,105 @@
+"""Run one shell command of a job inside its rule's container.
+
+Snakemake runs a rule's shell commands as ``SHELL -c COMMAND``; for a
+containerised rule the hybrid executor sets the rule's ``shell_exec`` resource
+to a small script that calls::
+
+    python -m snakemake_executor_hybrid.containers.launch SPEC.json -c COMMAND
+
+This works wherever the job's shell commands run (in Snakemake itself, in a
+local group job, inside a SLURM job), with every Snakemake feature that builds
+the command (log, benchmark, script, retries) untouched.
+"""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .runtimes import Bind, ContainerSpec, run_argv
+
+# podman/docker's own exit statuses (not the command's)
+RUNTIME_STATUS = {
+    125: "the container runtime itself failed (see its message above)",
+    126: "the shell in the image could not be invoked",
+    127: "a command (or the shell '{shell}') was not found in the image",
+}
+
+
+def load_spec(path: str) -> ContainerSpec:
+    with open(path) as f:
+        data = json.load(f)
+    data["binds"] = tuple(Bind(**b) for b in data["binds"])
+    data["env"] = tuple(data["env"])
+    data["args"] = tuple(data["args"])
+    return ContainerSpec(**data)
+
+
+def failure_message(spec: ContainerSpec, status: int) -> str:
+    where = f"in container {spec.image} ({spec.runtime})"
+    if status < 0:
+        return f"hybrid: rule {spec.rule}: command killed by signal {-status} {where}"
+    text = f"hybrid: rule {spec.rule}: command failed with exit status {status} {where}"
+    hint = RUNTIME_STATUS.get(status) if spec.runtime != "apptainer" else None
+    return f"{text}; {hint.format(shell=spec.shell)}" if hint else text
+
+
+def python_script(command: str, spec: ContainerSpec, launcher: str) -> str:
+    """A ``script:`` rule's Python runs from the image, as under apptainer.
+
+    Snakemake starts such scripts as ``<its own python> <script>``, a path that
+    means nothing inside the image. It also writes the ``shell_exec`` resource
+    unquoted into the script's preamble (``shell.executable(/path)``, a syntax
+    error); inside the container, ``shell()`` calls of the script use its shell.
+    """
+    host = f"{shlex.quote(sys.executable)} "
+    if not command.startswith(host):
+        return command
+    rest = command[len(host) :]
+    script = Path(shlex.split(rest)[0])
+    if script.parent.name == "scripts" and script.parent.parent.name == ".snakemake":
+        text = script.read_text()
+        broken = f"shell.executable({launcher});"
+        if broken in text:
+            script.write_text(text.replace(broken, f"shell.executable({spec.shell!r});", 1))
+    return f"python3 {rest}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[1] != "-c":
+        print(
+            "usage: python -m snakemake_executor_hybrid.containers.launch SPEC -c COMMAND",
+            file=sys.stderr,
+        )
+        return 2
+    spec = load_spec(args[0])
+    launcher = str(Path(args[0]).with_suffix(".sh"))
+    command = run_argv(spec, python_script(args[2], spec, launcher), dict(os.environ))
+    try:
+        child = subprocess.Popen(command)
+    except FileNotFoundError:
+        print(
+            f"hybrid: rule {spec.rule}: container runtime '{spec.runtime}' is not on PATH "
+            f"of {os.uname().nodename}; install it there or choose another runtime "
+            "(resource container_runtime, --hybrid-container-runtime).",
+            file=sys.stderr,
+        )
+        return 127
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    status = child.wait()
+    if status != 0:
+        print(failure_message(spec, status), file=sys.stderr)
+    return status if status >= 0 else 128 - status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
