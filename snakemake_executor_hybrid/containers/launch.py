@@ -12,14 +12,19 @@ the command (log, benchmark, script, retries) untouched.
 """
 
 import json
+import math
 import os
+import secrets
 import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from .runtimes import Bind, ContainerSpec, run_argv
+from .runtimes import Bind, ContainerSpec, kill_argv, run_argv
+
+STOP_GRACE = 5.0  # seconds a stopping container gets before it is killed
 
 # podman/docker's own exit statuses (not the command's)
 RUNTIME_STATUS = {
@@ -41,8 +46,8 @@ def load_spec(path: str) -> ContainerSpec:
 def failure_message(spec: ContainerSpec, status: int) -> str:
     where = f"in container {spec.image} ({spec.runtime})"
     if status < 0:
-        return f"hybrid: rule {spec.rule}: command killed by signal {-status} {where}"
-    text = f"hybrid: rule {spec.rule}: command failed with exit status {status} {where}"
+        return f"hybrid: command killed by signal {-status} {where}"
+    text = f"hybrid: command failed with exit status {status} {where}"
     hint = RUNTIME_STATUS.get(status) if spec.runtime != "apptainer" else None
     return f"{text}; {hint.format(shell=spec.shell)}" if hint else text
 
@@ -78,27 +83,50 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     spec = load_spec(args[0])
     launcher = str(Path(args[0]).with_suffix(".sh"))
-    command = run_argv(spec, python_script(args[2], spec, launcher), dict(os.environ))
+    name = f"snakemake-{secrets.token_hex(6)}"
+    command = run_argv(spec, python_script(args[2], spec, launcher), dict(os.environ), name)
     try:
         child = subprocess.Popen(command)
     except FileNotFoundError:
         print(
-            f"hybrid: rule {spec.rule}: container runtime '{spec.runtime}' is not on PATH "
+            f"hybrid: container runtime '{spec.runtime}' is not on PATH "
             f"of {os.uname().nodename}; install it there or choose another runtime "
             "(resource container_runtime, --hybrid-container-runtime).",
             file=sys.stderr,
         )
         return 127
-
-    def forward(signum: int, _frame: object) -> None:
-        child.send_signal(signum)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    status = child.wait()
+    status = wait(child, spec.runtime, name)
     if status != 0:
         print(failure_message(spec, status), file=sys.stderr)
     return status if status >= 0 else 128 - status
+
+
+def wait(child: subprocess.Popen[bytes], runtime: str, name: str) -> int:
+    """Wait for the container; when asked to stop, pass the signal on, then make sure.
+
+    The signal reaches only the container's first process (a shell waiting for its
+    command does not act on it), so after STOP_GRACE seconds the container is killed.
+    """
+    stop_at: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+        if not stop_at:
+            stop_at.append(time.monotonic() + STOP_GRACE)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            return child.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            if stop_at and time.monotonic() > stop_at[0]:
+                stop_at[0] = math.inf  # once
+                kill = kill_argv(runtime, name)
+                if kill is None:
+                    child.kill()
+                else:
+                    subprocess.run(kill, capture_output=True, timeout=60)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -73,9 +74,11 @@ class ContainerPlan:
         self._logger = logger
         self.specs: dict[str, ContainerSpec] = {}
         self._problems: dict[str, str] = {}  # rule -> why its jobs cannot run
-        self._checked: set[str] = set()
+        self._present: set[tuple[str, str]] = set()  # (runtime, image) checked
+        self._launchers: dict[str, str] = {}
         if DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method:
             return  # Snakemake runs container: rules with apptainer itself
+        self._backends = backends
         self._runtimes = parse_runtimes(settings.container_runtime, backends)
         self._args = split_args(settings.container_args, "--hybrid-container-args")
         self._env = split_names(settings.container_env, "--hybrid-container-env")
@@ -87,17 +90,54 @@ class ContainerPlan:
                     self._problems[rule.name] = str(e)
                     continue
                 self.specs[rule.name] = spec
-                _use_launcher(workflow, rule, self._write_launcher(spec))
+                self._launchers[rule.name] = self._write_launcher(spec)
+                _use_launcher(workflow, rule, self._launchers[rule.name])
+        self._check_groups(workflow.rules)
+
+    def _check_groups(self, rules: Any) -> None:
+        """A group job has one ``shell_exec``: all its rules need the same container."""
+        groups: dict[str, list[str]] = defaultdict(list)
+        for rule in rules:
+            if rule.group is not None:
+                groups[rule.group].append(rule.name)
+        for group, names in groups.items():
+            if len({self._launchers.get(n) for n in names}) > 1:
+                detail = "; ".join(
+                    f"{n}: {self.specs[n].image} ({self.specs[n].runtime})"
+                    if n in self.specs
+                    else f"{n}: native"
+                    for n in sorted(names)
+                )
+                for name in names:
+                    self._problems[name] = (
+                        f"Group '{group}' mixes containers ({detail}). The rules of a group "
+                        "run as one job with one container set-up: give them the same "
+                        "image, runtime and container_args, or take them out of the group."
+                    )
 
     def _runtime(self, rule: Any, backend: str | None) -> str:
         explicit = _static(rule, RUNTIME_RESOURCE)
         if explicit:
             return check_runtime(explicit, f"resource '{RUNTIME_RESOURCE}'", rule.name)
-        if backend is None:
-            raise WorkflowError(
-                f"Rule '{rule.name}' runs in a container but its backend depends on "
-                f"the job's input: set resource {RUNTIME_RESOURCE} (e.g. 'podman')."
-            )
+        if backend is not None:
+            return self._backend_runtime(rule, backend)
+        # the backend depends on the job: fine if every backend would use the same runtime
+        found = set()
+        for name in self._backends:
+            try:
+                found.add(self._backend_runtime(rule, name))
+            except WorkflowError:
+                continue
+        if len(found) == 1:
+            return found.pop()
+        runtimes = ", ".join(sorted(found)) or "none found"
+        raise WorkflowError(
+            f"Rule '{rule.name}' runs in a container and its backend depends on the job, "
+            f"but the backends would use different runtimes ({runtimes}): "
+            f"set resource {RUNTIME_RESOURCE} (e.g. 'podman')."
+        )
+
+    def _backend_runtime(self, rule: Any, backend: str) -> str:
         if backend in self._runtimes:
             return self._runtimes[backend]
         for name in PREFERRED.get(backend, ()):
@@ -120,16 +160,14 @@ class ContainerPlan:
         runtime = self._runtime(rule, backend)
         workdir = os.getcwd()
         binds = [Bind(str(Path(rule.basedir).resolve()), read_only=True)]
-        if rule.script or rule.notebook or rule.wrapper:
-            # Snakemake's script preamble imports snakemake from where it is installed
-            import snakemake
+        # script: preambles import snakemake from where it is installed
+        import snakemake
 
-            site = os.path.dirname(os.path.dirname(snakemake.__file__ or "/usr/"))
-            if not site.startswith("/usr/"):  # never shadow the image's system Python
-                binds.append(Bind(site, read_only=True))
+        site = os.path.dirname(os.path.dirname(snakemake.__file__ or "/usr/"))
+        if not site.startswith("/usr/"):  # never shadow the image's system Python
+            binds.append(Bind(site, read_only=True))
         shell = _static(rule, SHELL_RESOURCE) or _snakemake_shell()
         return ContainerSpec(
-            rule=rule.name,
             runtime=runtime,
             image=image_for(runtime, url, rule.name),
             shell=os.path.basename(shell),
@@ -139,7 +177,7 @@ class ContainerPlan:
             args=self._args + split_args(_static(rule, ARGS_RESOURCE), f"resource {ARGS_RESOURCE}"),
             uid=os.getuid(),
             gid=os.getgid(),
-            labels={"snakemake.hybrid.rule": rule.name},
+            labels={"snakemake.hybrid.workdir": workdir},
         )
 
     def _write_launcher(self, spec: ContainerSpec) -> str:
@@ -162,27 +200,22 @@ class ContainerPlan:
         if rule in self._problems:
             raise WorkflowError(self._problems[rule])
         spec = self.specs.get(rule)
-        if spec is None or rule in self._checked:
+        if spec is None or (spec.runtime, spec.image) in self._present:
             return
         try:
-            self._check_image(spec)
+            self._check_image(rule, spec)
         except WorkflowError as e:
             self._problems[rule] = str(e)
             raise
-        self._checked.add(rule)
+        self._present.add((spec.runtime, spec.image))
 
-    def _check_image(self, spec: ContainerSpec) -> None:
-        what = f"Rule '{spec.rule}': image {spec.image!r} with {spec.runtime}"
+    def _check_image(self, rule: str, spec: ContainerSpec) -> None:
+        what = f"Rule '{rule}': image {spec.image!r} with {spec.runtime}"
         if shutil.which(spec.runtime) is None:
             raise WorkflowError(
                 f"{what}: '{spec.runtime}' is not on PATH. Install it, or choose another "
                 f"runtime (resource {RUNTIME_RESOURCE}, --hybrid-container-runtime)."
             )
-        if any(
-            s.image == spec.image and s.runtime == spec.runtime and s.rule in self._checked
-            for s in self.specs.values()
-        ):
-            return
         exists = exists_argv(spec.runtime, spec.image)
         if exists is None:
             if spec.image.startswith("/") and not os.path.exists(spec.image):
@@ -190,9 +223,8 @@ class ContainerPlan:
             return  # URLs are fetched by apptainer itself
         if _run(exists, 120).returncode == 0:
             return
-        pull = pull_argv(spec.runtime, spec.image)
-        self._logger.info(f"hybrid: pulling {spec.image} with {spec.runtime} for rule {spec.rule}")
-        done = _run(pull, 1800)
+        self._logger.info(f"hybrid: pulling {spec.image} with {spec.runtime} for rule {rule}")
+        done = _run(pull_argv(spec.runtime, spec.image), 1800)
         if done.returncode != 0:
             tail = " ".join(done.stderr.strip().splitlines()[-3:])
             raise WorkflowError(

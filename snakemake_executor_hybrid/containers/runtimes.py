@@ -47,9 +47,9 @@ class Bind:
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """Everything needed to run one rule's shell commands in a container."""
+    """Everything needed to run shell commands in a container (rules of one group
+    must share it: Snakemake allows one ``shell_exec`` per group job)."""
 
-    rule: str
     runtime: str
     image: str  # as the runtime takes it (see image_for)
     shell: str  # the shell inside the container, e.g. "bash"
@@ -174,7 +174,14 @@ def _binds(spec: ContainerSpec, environ: dict[str, str]) -> list[Bind]:
     return chosen
 
 
-def run_argv(spec: ContainerSpec, command: str, environ: dict[str, str]) -> list[str]:
+def kill_argv(runtime: str, name: str) -> list[str] | None:
+    """Kill a running container by name; None: the runtime's process is the container."""
+    return [runtime, "kill", name] if runtime in OCI else None
+
+
+def run_argv(
+    spec: ContainerSpec, command: str, environ: dict[str, str], name: str | None = None
+) -> list[str]:
     """The argv that runs ``command`` with ``spec.shell -c`` inside the container.
 
     Paths keep their host names inside; the working directory is the same;
@@ -192,6 +199,8 @@ def run_argv(spec: ContainerSpec, command: str, environ: dict[str, str]) -> list
         # apptainer passes the environment through itself
         return [*argv, *spec.args, spec.image, spec.shell, "-c", command]
     argv = [spec.runtime, "run", "--rm", "--init", "--network=host", "--workdir", spec.workdir]
+    if name:
+        argv += ["--name", name]
     if spec.runtime == "podman":
         # rootless podman maps the caller to itself; SELinux labels are left alone
         argv += ["--security-opt=label=disable"]

@@ -2,12 +2,21 @@
 
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_workflow, sacct_jobs, slurm_run_id, snakemake
+from tests.conftest import (
+    copy_workflow,
+    sacct_jobs,
+    slurm_run_id,
+    snakemake,
+    squeue_ids,
+    start,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -19,9 +28,10 @@ def report(path: Path) -> dict[str, str]:
     return dict(zip(keys, path.read_text().split("\n"), strict=False))
 
 
-def leftover_containers() -> list[str]:
+def containers_of(wd: Path) -> list[str]:
+    """Containers (running or not) that jobs of the workflow in ``wd`` started."""
     out = subprocess.run(
-        ["podman", "ps", "--all", "--quiet", "--filter", "label=snakemake.hybrid.rule"],
+        ["podman", "ps", "--all", "--quiet", "--filter", f"label=snakemake.hybrid.workdir={wd}"],
         capture_output=True,
         text=True,
         check=True,
@@ -56,13 +66,17 @@ def test_native_podman_local_and_podman_on_slurm_in_one_run(tmp_path, podman):
     assert local["uid"] == str(os.getuid())
     assert local["threads"] == "2"  # the rule's threads, as OMP_NUM_THREADS
     assert local["value"] == "passed" and local["cwd"] == str(wd)
-    assert "host" in (wd / "podman_local.txt").read_text().split("\n")[6:]  # read its input
+    extra = (wd / "podman_local.txt").read_text().split("\n")[6:]
+    assert "host" in extra  # it read its input, written on the host
+    assert "from-container-args" in extra  # container_args reached the runtime
     assert (wd / "podman_local.txt").stat().st_uid == os.getuid()
 
     on_slurm = report(wd / "podman_slurm.txt")
     assert on_slurm["where"] == MARKER and on_slurm["slurm"].isdigit()
     accounted = sacct_jobs(slurm_run_id(output))
     assert accounted[on_slurm["slurm"]] == "COMPLETED"
+
+    assert (wd / "grouped_b.txt").read_text() == f"{MARKER}\n{MARKER}\n"
 
     where, python, cwd = (wd / "from_script.txt").read_text().split()
     assert (where, python, cwd) == (MARKER, "/usr/bin/python3", str(wd))
@@ -71,14 +85,14 @@ def test_native_podman_local_and_podman_on_slurm_in_one_run(tmp_path, podman):
     # stderr is kept (here, and in the SLURM job's log)
     assert "about to fail" in output
     assert (
-        "hybrid: rule broken: command failed with exit status 3 in container "
+        "hybrid: command failed with exit status 3 in container "
         "localhost/hybrid-test:bookworm (podman)" in output
     )
     (slurm_log,) = re.findall(r"\S*slurm_logs/rule_broken_slurm/\S+\.log", output)[:1]
     log_text = (wd / slurm_log).read_text()
     assert "about to fail" in log_text
-    assert "hybrid: rule broken_slurm: command failed with exit status 3 in container" in log_text
-    assert not leftover_containers()
+    assert "hybrid: command failed with exit status 3 in container" in log_text
+    assert not containers_of(wd)
 
 
 def write_workflow(wd: Path, image: str, resources: str = "") -> Path:
@@ -164,3 +178,52 @@ def test_snakemake_own_apptainer_deployment_is_left_alone(tmp_path, podman):
     calls = log.read_text().splitlines()
     assert any(c.startswith("exec ") and ".snakemake/singularity/" in c for c in calls), calls
     assert not (wd / ".snakemake" / "hybrid" / "containers").exists()
+
+
+SLEEPER = """
+rule all:
+    input: "local.txt", "slurm.txt"
+
+rule sleep:
+    output: "{where}.txt"
+    container: "localhost/hybrid-test:bookworm"
+    resources: executor=lambda wc: wc.where, runtime=5, mem_mb=100
+    shell: "touch {wildcards.where}.started; sleep 600; touch {output}"
+"""
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm")
+def test_ctrl_c_stops_containers_locally_and_on_slurm(tmp_path, podman):
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    (wd / "Snakefile").write_text(SLEEPER)
+    proc = start(wd, "--executor", "hybrid", "--jobs", "2")
+    wait_until(
+        lambda: (wd / "local.started").exists() and (wd / "slurm.started").exists(),
+        120,
+        "both container jobs to start",
+        proc,
+    )
+    assert len(containers_of(wd)) == 2
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal
+    proc.wait(120)
+    wait_until(lambda: not containers_of(wd), 60, "the containers to be removed")
+    output = proc.stdout.read() if proc.stdout else ""
+    run_id = slurm_run_id(output)
+    wait_until(lambda: not squeue_ids(run_id), 60, "the SLURM job to leave the queue")
+
+
+def test_group_mixing_native_and_container_rules_is_refused(tmp_path, podman):
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    (wd / "Snakefile").write_text(
+        'rule a:\n    output: "a.txt"\n    group: "g"\n    shell: "touch {output}"\n\n'
+        'rule b:\n    input: "a.txt"\n    output: "b.txt"\n    group: "g"\n'
+        f'    container: "{podman}"\n    shell: "touch {{output}}"\n'
+    )
+    run = snakemake(wd, "--executor", "hybrid", "--jobs", "1")
+    output = run.stdout + run.stderr
+    assert run.returncode == 1
+    assert f"Group 'g' mixes containers (a: native; b: {podman} (podman))" in output
+    assert not (wd / "a.txt").exists()

@@ -9,6 +9,7 @@ from snakemake_executor_hybrid.containers.runtimes import (
     ContainerSpec,
     exists_argv,
     image_for,
+    kill_argv,
     parse_runtimes,
     run_argv,
 )
@@ -17,9 +18,7 @@ BACKENDS = ("local", "slurm")
 
 
 def spec(runtime: str, **kw) -> ContainerSpec:
-    base = dict(
-        rule="train", runtime=runtime, image="img:1", shell="bash", workdir="/w", uid=1000, gid=100
-    )
+    base = dict(runtime=runtime, image="img:1", shell="bash", workdir="/w", uid=1000, gid=100)
     return ContainerSpec(**(base | kw))
 
 
@@ -115,7 +114,15 @@ def test_existence_checks():
 def test_failure_messages_name_rule_image_runtime_and_cause():
     s = spec("podman")
     assert failure_message(s, 3) == (
-        "hybrid: rule train: command failed with exit status 3 in container img:1 (podman)"
+        "hybrid: command failed with exit status 3 in container img:1 (podman)"
     )
     assert "a command (or the shell 'bash') was not found" in failure_message(s, 127)
     assert "killed by signal 9" in failure_message(s, -9)
+
+
+def test_named_containers_can_be_killed_by_name():
+    argv = run_argv(spec("docker"), "true", {}, name="snakemake-ab12")
+    assert option_values(argv, "--name") == ["snakemake-ab12"]
+    assert kill_argv("podman", "snakemake-ab12") == ["podman", "kill", "snakemake-ab12"]
+    assert kill_argv("apptainer", "x") is None  # its process is the container
+    assert "--name" not in run_argv(spec("apptainer"), "true", {}, name="x")
