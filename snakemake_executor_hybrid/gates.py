@@ -18,7 +18,9 @@ from typing import Any
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
+from snakemake_human_gate.announce import Announcer
 from snakemake_human_gate.api import find_gate
+from snakemake_human_gate.errors import GateError
 from snakemake_human_gate.outcome import settle
 from snakemake_human_gate.store import GateStore, resolve_dir
 
@@ -63,8 +65,25 @@ class GateWaiter:
         self._waiting: dict[str, Waiting] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self.announcer = self._announcer(executor.workflow, settings)
         self._thread = threading.Thread(target=self._watch, name="hybrid-gates", daemon=True)
         self._thread.start()
+
+    def _announcer(self, workflow: Any, settings: Any) -> Announcer:
+        """Notifications, checked at start-up for every gated rule (unset variables,
+        email without an SMTP server, ...)."""
+        try:
+            announcer = Announcer(self.store, targets=settings.gate_notify, url=settings.gate_url)
+        except GateError as e:
+            raise WorkflowError(f"Gate notifications: {e}") from None
+        for rule in workflow.rules:
+            spec = find_gate(rule.params) if rule.name in self.gated_rules else None
+            if spec is not None:
+                try:
+                    announcer.targets(spec)
+                except GateError as e:
+                    raise WorkflowError(f"Rule '{rule.name}': gate notifications: {e}") from None
+        return announcer
 
     # -- dispatch -------------------------------------------------------------------
 
@@ -86,6 +105,8 @@ class GateWaiter:
         )
         job_info = SubmittedJobInfo(job, external_jobid=record.id)
         self._executor.report_job_submission(job_info)
+        if new:
+            self.announcer.announce(record)
         if record.decision is None:
             self._logger.info(
                 f"gate {record.id} {'asks' if new else 'is still waiting'}: "
@@ -130,6 +151,7 @@ class GateWaiter:
             return
         with self._lock:
             self._waiting.pop(gid, None)
+        self.announcer.announce(record)
         failure = settle(record)
         if failure:
             self._executor.report_job_error(waiting.job_info, msg=failure)
@@ -171,6 +193,7 @@ class GateWaiter:
             job = self._waiting[record.id].job_info.job
             self._executor.workflow.persistence.cleanup(job)
         self._executor.workflow.persistence.unlock()
+        self.announcer.close(timeout=10)  # the news of these gates must still go out
         logging.shutdown()
         os._exit(0)
 
@@ -178,3 +201,4 @@ class GateWaiter:
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        self.announcer.close(timeout=5)

@@ -119,6 +119,26 @@ class ExecutorSettings(ExecutorSettingsBase):
             "required": False,
         },
     )
+    gate_notify: Optional[str] = field(  # noqa: UP045
+        default=None,
+        metadata={
+            "help": "Notification targets of every gate, comma-separated, added to "
+            "$SNAKEMAKE_GATE_NOTIFY and each gate's notify=[...]: webhook:URL, slack:URL, "
+            "mattermost:URL, email:ADDRESS; a URL may be $NAME (read from the environment); "
+            "'TARGET as USER' adds one-click links acting as USER (docs/notifications.md).",
+            "env_var": False,
+            "required": False,
+        },
+    )
+    gate_url: Optional[str] = field(  # noqa: UP045
+        default=None,
+        metadata={
+            "help": "Public address of 'snakemake-gate serve', for links in notifications. "
+            "Default: $SNAKEMAKE_GATE_URL.",
+            "env_var": False,
+            "required": False,
+        },
+    )
     exit_when_waiting: bool = field(
         default=False,
         metadata={

@@ -46,6 +46,7 @@ class _Gate:
         quorum: int = 1,
         allow_self_approval: bool = True,
         fail_on: Iterable[str] = ("reject",),
+        notify: str | Iterable[str] = (),
     ) -> GateSpec:
         try:
             return GateSpec(
@@ -58,6 +59,7 @@ class _Gate:
                 quorum=quorum,
                 allow_self_approval=allow_self_approval,
                 fail_on=tuple(fail_on),
+                notify=(notify,) if isinstance(notify, str) else tuple(notify),
             )
         except InvalidInput as e:
             raise ValueError(f"gate({question!r}): {e}") from None

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import InvalidInput
+from .targets import parse_targets
 
 FIELD_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "bool": bool}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -129,6 +130,7 @@ class GateSpec:
     quorum: int = 1
     allow_self_approval: bool = True
     fail_on: tuple[str, ...] = ("reject",)
+    notify: tuple[str, ...] = ()  # notification targets (targets.py), besides the global ones
 
     def __post_init__(self) -> None:
         if not self.question or not str(self.question).strip():
@@ -150,6 +152,7 @@ class GateSpec:
         unknown = [c for c in self.fail_on if c not in self.choices]
         if unknown:
             raise InvalidInput(f"fail_on {unknown} are not among the choices {list(self.choices)}")
+        parse_targets(self.notify, resolve=False)  # $NAME addresses are read when sent
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -175,6 +178,7 @@ class GateSpec:
             quorum=int(data.get("quorum", 1)),
             allow_self_approval=bool(data.get("allow_self_approval", True)),
             fail_on=tuple(data.get("fail_on", ("reject",))),
+            notify=tuple(data.get("notify", ())),
         )
 
     def dumps(self) -> str:

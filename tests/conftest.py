@@ -6,10 +6,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.integration.receiver import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = Path(__file__).resolve().parent / "integration" / "workflows"
@@ -45,7 +49,7 @@ def _reap_background_runs():
             proc.wait(30)
 
 
-def start(wd: Path, *args: str) -> subprocess.Popen:
+def start(wd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Snakemake in the background, in its own session (a test can signal or kill it
     and everything it started), with SIGINT as in an interactive terminal even if the
     tests run with it ignored."""
@@ -58,6 +62,7 @@ def start(wd: Path, *args: str) -> subprocess.Popen:
         stdin=subprocess.DEVNULL,
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        env=env,
     )
     _STARTED.append(proc)
     return proc
@@ -177,6 +182,17 @@ def docker(podman) -> dict[str, str]:
     if up.returncode != 0:
         pytest.fail(f"scripts/containers/up --docker-socket failed:\n{up.stdout}\n{up.stderr}")
     return {**os.environ, "DOCKER_HOST": DOCKER_SOCKET}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP server standing in for a webhook, Slack or Mattermost."""
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 def squeue_ids(name: str | None = None) -> list[str]:

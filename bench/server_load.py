@@ -1,0 +1,213 @@
+"""Load on the gate server: concurrent clients deciding distinct gates over HTTP.
+
+    python bench/server_load.py --gates 1000 --clients 8 --workers 2
+
+A temporary store gets ``--gates`` pending gates (asked through the store API) and one
+bearer token per client; ``snakemake-gate serve`` runs as a real process on loopback;
+``--clients`` threads, each with its own keep-alive ``requests.Session``, decide their
+share of the gates through ``POST /api/gates/{id}/decision``. Prints decisions/s and
+latencies, then checks that every gate was decided exactly once, by the client that
+was answered 200, in the records and in the audit log (whose hash chain must verify).
+
+``--profile FILE`` then also decides ``--gates`` more gates without HTTP (authentication
+and decision as the server does them, in one thread) under cProfile: the time per
+decision that the store path takes, and its profile (by own time) in FILE.
+"""
+
+import argparse
+import cProfile
+import pstats
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from snakemake_human_gate import gate  # noqa: E402
+from snakemake_human_gate.auth import TokenStore  # noqa: E402
+from snakemake_human_gate.store import GateStore  # noqa: E402
+
+
+def make_store(root: Path, gates: int, clients: int) -> tuple[GateStore, list[str], list[str]]:
+    root.mkdir(parents=True)
+    store = GateStore(root / "gates")
+    artifact = root / "metrics.json"
+    artifact.write_text('{"loss": 0.1}')
+    spec = gate("Ship it?")
+    ids = []
+    for n in range(gates):
+        record, _ = store.ask(
+            rule="review",
+            wildcards={"run": str(n)},
+            inputs=[artifact],
+            output=root / "out" / f"{n}.json",
+            spec=spec,
+            requested_by="runner",
+        )
+        ids.append(record.id)
+    tokens = TokenStore(store.root, store.share)
+    return store, ids, [tokens.create(f"client-{c}") for c in range(clients)]
+
+
+def start_server(store: GateStore, workers: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake_human_gate", "--dir", str(store.root), "serve",
+         "--port", str(port), "--workers", str(workers)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"{url}/openapi.json", timeout=5)
+            return proc, url
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("the server did not start") from None
+            time.sleep(0.1)
+
+
+def run_clients(url: str, ids: list[str], tokens: list[str]) -> tuple[float, list, list]:
+    """Each client decides every len(tokens)-th gate; wall seconds, answers, latencies."""
+    answers: list[tuple[str, str, int]] = []  # gate, client, status
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(tokens) + 1)
+
+    def client(number: int) -> None:
+        mine = ids[number :: len(tokens)]
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {tokens[number]}"
+            session.get(f"{url}/api/me", timeout=30)  # connect before the clock starts
+            barrier.wait()
+            for gid in mine:
+                start = time.perf_counter()
+                answer = session.post(
+                    f"{url}/api/gates/{gid}/decision", json={"choice": "approve"}, timeout=60
+                )
+                took = time.perf_counter() - start
+                with lock:
+                    answers.append((gid, f"client-{number}", answer.status_code))
+                    latencies.append(took)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(len(tokens))]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, answers, latencies
+
+
+def verify(store: GateStore, ids: list[str], answers: list[tuple[str, str, int]]) -> list[str]:
+    """Every gate decided exactly once, by whom the API said; the problems found."""
+    problems = []
+    statuses = Counter(status for _, _, status in answers)
+    if statuses != Counter({200: len(ids)}):
+        problems.append(f"answers: {dict(statuses)} (expected {len(ids)} x 200)")
+    deciders = {gid: client for gid, client, status in answers if status == 200}
+    for gid in ids:
+        decision = store.get(gid).decision
+        if decision is None or decision.by != [deciders.get(gid)]:
+            problems.append(f"{gid}: recorded {decision}, answered for {deciders.get(gid)}")
+    entries = list(store.audit.entries())
+    decided = Counter(e["gate"] for e in entries if e["event"] == "decided")
+    if set(decided) != set(ids) or set(decided.values()) != {1}:
+        twice = [g for g, n in decided.items() if n != 1]
+        problems.append(f"audit: {len(decided)} gates decided, {len(twice)} more than once")
+    refused = [e for e in entries if e["event"] == "refused"]
+    if refused:
+        problems.append(f"audit: {len(refused)} refusals, first {refused[0]}")
+    verdict = store.audit.verify()
+    if not verdict.ok:
+        problems.append(f"audit chain: {verdict.problem}")
+    return problems
+
+
+def profile_store_path(root: Path, gates: int, out: str) -> float:
+    """Seconds per decision of authentication + decision without HTTP; profile to ``out``."""
+    from snakemake_human_gate.auth import FailureLimiter
+    from snakemake_human_gate.server.gates import Gates
+    from snakemake_human_gate.server.security import Guard
+    from snakemake_human_gate.webhooks import WebhookSecrets
+
+    store, ids, [token] = make_store(root, gates, 1)
+    guard = Guard(
+        store,
+        TokenStore(store.root, store.share),
+        WebhookSecrets(store.root, store.share),
+        FailureLimiter(10, 60),
+    )
+    decide = Gates(store, guard).decide
+    headers, body = {"Authorization": f"Bearer {token}"}, b'{"choice": "approve"}'
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    for gid in ids:
+        decide(guard.authenticate(headers, body, "127.0.0.1"), gid, body)
+    profiler.disable()
+    elapsed = time.perf_counter() - start
+    with open(out, "w") as f:
+        pstats.Stats(profiler, stream=f).sort_stats("tottime").print_stats(30)
+    return elapsed / gates
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gates", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--dir", help="where the temporary stores go (default: $TMPDIR)")
+    parser.add_argument("--profile", metavar="FILE", help="also profile the store path")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="gate-load-", dir=args.dir))
+    try:
+        start = time.perf_counter()
+        store, ids, tokens = make_store(root / "load", args.gates, args.clients)
+        print(f"{args.gates} gates asked in {time.perf_counter() - start:.1f} s ({root})")
+        proc, url = start_server(store, args.workers)
+        try:
+            elapsed, answers, latencies = run_clients(url, ids, tokens)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        quantiles = statistics.quantiles(latencies, n=100)
+        print(
+            f"{len(answers)} decisions by {args.clients} clients, {args.workers} server "
+            f"worker(s), in {elapsed:.2f} s: {len(answers) / elapsed:.0f} decisions/s; "
+            f"latency p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms, "
+            f"max {max(latencies) * 1000:.1f} ms"
+        )
+        problems = verify(store, ids, answers)
+        for problem in problems:
+            print(f"PROBLEM: {problem}")
+        if not problems:
+            print("every decision recorded exactly once (records and audit log; chain verified)")
+        if args.profile:
+            per = profile_store_path(root / "profile", args.gates, args.profile)
+            print(
+                f"store path without HTTP, one thread: {per * 1000:.2f} ms per decision "
+                f"(profile: {args.profile})"
+            )
+        return 1 if problems else 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The REST operations on gates, as plain functions of an authenticated caller.
+
+Each returns JSON-ready data or raises :class:`~.security.Refused` (audited); the
+FastAPI routes in ``routes`` only read the request and call these in a worker thread.
+"""
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import GateError, InvalidInput, UnknownGate
+from ..record import GateRecord, check_gate_id
+from ..store import GateStore
+from .payload import MalformedRequest, check_decision, parse_body, parse_named_body
+from .security import ArtifactChanged, Caller, Guard, Refused
+from .views import artifact_kind, gate_view, media_type
+
+logger = logging.getLogger(__name__)
+
+RECENT = 7 * 86400  # seconds: what status=all shows of decided gates
+MAX_ARTIFACT = 256 * 1024 * 1024  # bytes served in one answer
+
+
+@dataclass(frozen=True)
+class Artifact:
+    data: bytes
+    media_type: str
+    name: str
+    sha256: str
+    inline: bool
+
+
+class Gates:
+    def __init__(self, store: GateStore, guard: Guard, public_url: str | None = None) -> None:
+        self.store = store
+        self.guard = guard
+        self.public_url = public_url
+        # one decision at a time per process: threads waiting here wake at once, while
+        # waiting on the store's file locks polls every 50 ms (other processes still
+        # take turns through those locks)
+        self._deciding = threading.Lock()
+
+    def view(self, record: GateRecord, caller: Caller) -> dict[str, Any]:
+        return gate_view(record, caller.user, self.public_url)
+
+    def record(self, caller: Caller, gid: str) -> GateRecord:
+        """The gate as it stands (timeouts applied); Refused 404 for a bad or unknown id."""
+        try:
+            check_gate_id(gid)
+        except InvalidInput:
+            error = UnknownGate(f"no gate {gid[:200]!r}: not a gate id")
+            raise self.guard.refuse(error, caller, None, requested=gid[:200]) from None
+        try:
+            return self.store.current(gid)
+        except UnknownGate as e:
+            raise self.guard.refuse(e, caller, gid) from None
+        except InvalidInput as e:  # the file is not a gate record: the server's problem
+            logger.error("%s", e)
+            raise Refused(500, "bad-record", f"{e}: see 'snakemake-gate list'") from None
+
+    def list(self, caller: Caller, status: str) -> dict[str, Any]:
+        records, _ = self.store.scan()
+        expired = {r.id: r for r in self.store.expire_due(records)}
+        records = [expired.get(r.id, r) for r in records]
+        now = time.time()
+        pending = sorted((r for r in records if r.decision is None), key=lambda r: r.created)
+        decided = sorted(
+            (r for r in records if r.decision is not None),
+            key=lambda r: _timestamp(r.decision.at) if r.decision else 0.0,
+            reverse=True,
+        )
+        if status == "pending":
+            chosen = pending
+        elif status == "decided":
+            chosen = decided
+        else:
+            recent = [
+                r for r in decided if r.decision and _timestamp(r.decision.at) >= now - RECENT
+            ]
+            chosen = pending + recent
+        return {"gates": [gate_view(r, caller.user, self.public_url, now) for r in chosen]}
+
+    def detail(self, caller: Caller, gid: str) -> dict[str, Any]:
+        record = self.record(caller, gid)
+        return {**self.view(record, caller), "audit": list(self.store.audit.entries(record.id))}
+
+    def artifact(self, caller: Caller, gid: str, index: int) -> Artifact:
+        """The bytes of the gate's recorded input number ``index``, as they were asked about."""
+        record = self.record(caller, gid)
+        if not 0 <= index < len(record.inputs):
+            error = UnknownGate(f"gate {gid} has no artifact {index} (it has {len(record.inputs)})")
+            raise self.guard.refuse(error, caller, gid, reason="unknown artifact")
+        item = record.inputs[index]
+        path = Path(item["path"])
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size > MAX_ARTIFACT:
+                    raise self.guard.refuse(
+                        InvalidInput(
+                            f"artifact {index} is over {MAX_ARTIFACT} bytes: read {path} "
+                            "on the server"
+                        ),
+                        caller,
+                        gid,
+                        reason="artifact too large",
+                    )
+                data = f.read(MAX_ARTIFACT + 1)
+        except OSError as e:
+            error = UnknownGate(f"artifact {index} of gate {gid} cannot be read: {e.strerror}")
+            raise self.guard.refuse(error, caller, gid, reason="artifact gone") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != item["sha256"]:
+            changed = ArtifactChanged(
+                f"artifact {index} of gate {gid} ({path.name}) changed since the gate was "
+                "asked: the gate is about its old content; rerun the workflow to ask anew"
+            )
+            raise self.guard.refuse(changed, caller, gid)
+        kind = artifact_kind(item["path"])
+        return Artifact(data, media_type(item["path"]), path.name, digest, kind != "other")
+
+    def decide(self, caller: Caller, gid: str, raw: bytes) -> dict[str, Any]:
+        record = self.record(caller, gid)
+        try:
+            request = check_decision(parse_body(raw), record.spec)
+        except (MalformedRequest, InvalidInput) as e:
+            raise self.guard.refuse(e, caller, gid) from None
+        return self._decide(caller, gid, request.choice, request.fields, request.comment)
+
+    def decide_named(self, caller: Caller, raw: bytes) -> dict[str, Any]:
+        """``POST /hooks/decision``: the gate is named in the body."""
+        try:
+            gid, request = parse_named_body(raw)
+        except (MalformedRequest, InvalidInput) as e:
+            raise self.guard.refuse(e, caller) from None
+        record = self.record(caller, gid)
+        try:
+            request = check_decision(request, record.spec)
+        except InvalidInput as e:
+            raise self.guard.refuse(e, caller, record.id) from None
+        return self._decide(caller, record.id, request.choice, request.fields, request.comment)
+
+    def _decide(
+        self, caller: Caller, gid: str, choice: str, values: dict[str, Any], comment: str
+    ) -> dict[str, Any]:
+        try:
+            with self._deciding:
+                record = self.store.decide(
+                    gid, choice, values, comment=comment, actor=caller.user, via=caller.via
+                )
+        except GateError as e:  # the store audited it
+            raise self.guard.refuse(e, caller, gid, audited=True) from None
+        return self.view(record, caller)
+
+
+def _timestamp(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

@@ -1,0 +1,181 @@
+"""The decision body parser: any bytes give a request, a 400 or a 422, never a crash."""
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snakemake_human_gate import gate
+from snakemake_human_gate.errors import InvalidInput
+from snakemake_human_gate.server.payload import (
+    DecisionRequest,
+    MalformedRequest,
+    parse_body,
+    parse_decision,
+    parse_named_body,
+)
+from snakemake_human_gate.server.security import classify
+
+SPEC = gate(
+    "Ship?",
+    choices=["approve", "retune", "reject"],
+    fields={
+        "lr": gate.field(float, min=1e-5, max=1.0, default=0.01),
+        "epochs": (int, 1, 100),
+        "note": str,
+        "fast": gate.field(bool, default=False),
+        "mode": gate.field(str, choices=["a", "b"], default="a"),
+    },
+)
+PROPERTY = settings(max_examples=300, deadline=None)
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def outcome(raw: bytes) -> str:
+    """'ok', or the HTTP status of the refusal; anything else raised fails the test."""
+    try:
+        parse_decision(raw, SPEC)
+    except (MalformedRequest, InvalidInput) as e:
+        return str(classify(e)[0])
+    return "ok"
+
+
+@PROPERTY
+@given(raw=st.binary(max_size=2048))
+def test_arbitrary_bytes_never_crash(raw):
+    assert outcome(raw) in ("ok", "400", "422")
+
+
+@PROPERTY
+@given(value=json_values)
+def test_arbitrary_json_never_crashes(value):
+    assert outcome(json.dumps(value).encode()) in ("ok", "400", "422")
+
+
+@PROPERTY
+@given(
+    choice=st.sampled_from(SPEC.choices) | st.text(max_size=20),
+    values=st.dictionaries(
+        st.sampled_from([*SPEC.fields, "other"]) | st.text(max_size=8), json_values, max_size=6
+    ),
+    comment=st.text(max_size=50),
+)
+def test_decision_shaped_bodies_are_accepted_or_refused_naming_the_problem(choice, values, comment):
+    raw = json.dumps({"choice": choice, "fields": values, "comment": comment}).encode()
+    try:
+        request = parse_decision(raw, SPEC)
+    except MalformedRequest as e:
+        pytest.fail(f"a decision-shaped body is not malformed: {e}")
+    except InvalidInput as e:
+        message = str(e)
+        assert message.startswith(("field '", "choice ")), message
+        return
+    assert request.choice in SPEC.choices and request.comment == comment
+    assert set(request.fields) <= set(SPEC.fields)
+    for name, value in request.fields.items():
+        expected = {"float": float, "int": int, "str": str, "bool": bool}[SPEC.fields[name].type]
+        assert type(value) is expected
+        if expected is float:
+            assert math.isfinite(value)
+
+
+@PROPERTY
+@given(
+    lr=st.floats(min_value=1e-5, max_value=1.0),
+    epochs=st.integers(1, 100),
+    note=st.text(max_size=100),
+    comment=st.text(max_size=100),
+)
+def test_valid_decisions_round_trip(lr, epochs, note, comment):
+    body = {"choice": "approve", "fields": {"lr": lr, "epochs": epochs, "note": note}}
+    request = parse_decision(json.dumps({**body, "comment": comment}).encode(), SPEC)
+    assert request == DecisionRequest(
+        "approve",
+        {"lr": lr, "epochs": epochs, "note": note, "fast": False, "mode": "a"},
+        comment,
+    )
+
+
+@PROPERTY
+@given(gid=st.text(max_size=300), value=json_values)
+def test_named_bodies_give_the_gate_or_a_400(gid, value):
+    raw = json.dumps({"gate": gid, "choice": "approve", "fields": {"x": value}}).encode()
+    try:
+        named, request = parse_named_body(raw)
+    except MalformedRequest as e:
+        assert len(gid) > 200, e
+    except InvalidInput as e:
+        assert str(e).startswith("field 'x'")
+    else:
+        assert named == gid and request.choice == "approve"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "not valid JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"choice": NaN}', "not valid JSON"),
+        (b'{"choice": "approve", "fields": {"lr": Infinity}}', "not valid JSON"),
+        (b'{"choice": 1' + b"0" * 5000 + b"}", "not valid JSON"),  # over int's digit limit
+        (b'"approve"', "must be a JSON object"),
+        (b"{}", "no 'choice'"),
+        (b'{"choice": ["approve"]}', "'choice' must be a string"),
+        (b'{"choice": "approve", "fields": []}', "'fields' must be an object"),
+        (b'{"choice": "approve", "comment": 5}', "'comment' must be a string"),
+        (b'{"choice": "approve", "by": "alice"}', "unknown member 'by'"),
+        (b'{"choice": "approve", "gate": "g"}', "unknown member 'gate'"),
+        (json.dumps({"choice": "a" * 201}).encode(), "longer than 200"),
+        (json.dumps({"choice": "approve", "comment": "c" * 10_001}).encode(), "longer than"),
+    ],
+)
+def test_malformed_bodies_say_what_is_wrong(raw, message):
+    with pytest.raises(MalformedRequest, match=message):
+        parse_body(raw)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"lr": 10**30}, "field 'lr'"),
+        ({"epochs": 10**30}, "field 'epochs': 1000000000000000000"),
+        ({"lr": None}, "field 'lr'"),
+        ({"lr": {"value": 1}}, "field 'lr'"),
+        ({"lr": 2.0}, "field 'lr': 2.0 is above the maximum"),
+        ({"epochs": 1.5}, "field 'epochs'"),
+        ({"note": 5}, "field 'note'"),
+        ({"mode": "c"}, "field 'mode'"),
+        ({"unknown": 1}, "field 'unknown' is not a field"),
+    ],
+)
+def test_invalid_values_name_the_field(fields, message):
+    raw = json.dumps({"choice": "approve", "fields": {"note": "n", "epochs": 2, **fields}})
+    with pytest.raises(InvalidInput, match=message):
+        parse_decision(raw.encode(), SPEC)
+
+
+def test_unknown_choice_and_missing_required_fields_are_invalid():
+    with pytest.raises(InvalidInput, match="choice 'ship' is not one of"):
+        parse_decision(b'{"choice": "ship"}', SPEC)
+    with pytest.raises(InvalidInput, match="field 'epochs' is required"):
+        parse_decision(b'{"choice": "approve", "fields": {"note": "n"}}', SPEC)
+    assert parse_decision(b'{"choice": "reject"}', SPEC).fields["lr"] == 0.01  # fail_on
+
+
+def test_named_body_needs_the_gate():
+    gid, request = parse_named_body(b'{"gate": "review-1", "choice": "approve"}')
+    assert gid == "review-1" and request == DecisionRequest("approve")
+    with pytest.raises(MalformedRequest, match="no 'gate'"):
+        parse_named_body(b'{"choice": "approve"}')
