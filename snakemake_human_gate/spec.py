@@ -56,7 +56,7 @@ class FieldSpec:
         kind = FIELD_TYPES[self.type]
         try:
             value = _convert(kind, raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidInput(f"field '{name}': {raw!r} is not a valid {self.type}") from None
         if kind is float and not math.isfinite(value):
             raise InvalidInput(f"field '{name}': {raw!r} is not a finite number")
@@ -109,6 +109,8 @@ def field_spec(name: str, value: Any) -> FieldSpec:
         )
     if spec.type not in FIELD_TYPES:
         raise InvalidInput(f"field '{name}': unknown type {spec.type!r}")
+    if spec.type in ("str", "bool") and (spec.min is not None or spec.max is not None):
+        raise InvalidInput(f"field '{name}': min and max apply to int and float fields only")
     return spec
 
 

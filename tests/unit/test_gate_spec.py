@@ -42,6 +42,7 @@ def test_gate_builds_a_spec_that_round_trips_through_json():
         ({"quorum": 3, "approvers": ["a", "b"]}, "quorum 3 cannot be reached"),
         ({"fields": {"lr": list}}, "field 'lr'"),
         ({"fail_on": ["nope"]}, "fail_on"),
+        ({"fields": {"tag": gate.field(str, min=0)}}, "min and max apply to int and float"),
     ],
 )
 def test_bad_gate_definitions_name_the_problem(kwargs, message):
@@ -60,6 +61,7 @@ def test_values_are_typed_and_checked_by_field():
         ({"lr": "fast", "arch": "a"}, "field 'lr': 'fast' is not a valid float"),
         ({"lr": "2", "arch": "a"}, "field 'lr': 2.0 is above the maximum 1"),
         ({"lr": "nan", "arch": "a"}, "field 'lr': 'nan' is not a finite number"),
+        ({"lr": 10**400, "arch": "a"}, "is not a valid float"),  # too large for a float
         ({"lr": "0.1", "arch": "c"}, "field 'arch': 'c' is not one of"),
         ({"arch": "a"}, "field 'lr' is required"),
         ({"lr": "0.1", "arch": "a", "x": "1"}, "field 'x' is not a field of this gate"),
