@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,18 +117,21 @@ def slurm() -> None:
         elif shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
             reason = "SLURM is not running and cannot be installed here (no apt-get)"
         else:
-            up = subprocess.run(
-                [str(REPO / "scripts" / "slurm" / "up")],
-                capture_output=True,
-                text=True,
-                timeout=900,
-            )
-            if up.returncode != 0 or not _slurm_answers():
-                pytest.fail(f"scripts/slurm/up failed:\n{up.stdout}\n{up.stderr}")
+            set_up("slurm/up", until=_slurm_answers)
         if reason:
             if os.environ.get("HYBRID_REQUIRE_SLURM") == "1":
                 pytest.fail(reason)
             pytest.skip(reason)
+
+
+def set_up(script: str, *args: str, until: Callable[[], bool] = lambda: True) -> None:
+    """Run ``scripts/SCRIPT`` (installs and starts a component); fail the test if it
+    fails or ``until`` still says no afterwards."""
+    up = subprocess.run(
+        [str(REPO / "scripts" / script), *args], capture_output=True, text=True, timeout=900
+    )
+    if up.returncode != 0 or not until():
+        pytest.fail(f"scripts/{script} {' '.join(args)} failed:\n{up.stdout}\n{up.stderr}")
 
 
 TEST_IMAGE = "localhost/hybrid-test:bookworm"
@@ -154,14 +157,7 @@ def podman() -> str:
             if os.environ.get("HYBRID_REQUIRE_CONTAINERS") == "1":
                 pytest.fail(reason)
             pytest.skip(reason)
-        up = subprocess.run(
-            [str(REPO / "scripts" / "containers" / "up")],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if up.returncode != 0 or not _image_present():
-            pytest.fail(f"scripts/containers/up failed:\n{up.stdout}\n{up.stderr}")
+        set_up("containers/up", until=_image_present)
     return TEST_IMAGE
 
 
@@ -173,14 +169,7 @@ def docker(podman) -> dict[str, str]:
     """The docker CLI talking to podman's Docker-compatible API; the environment for it."""
     if shutil.which("docker") is None:
         pytest.skip("no docker CLI on PATH")
-    up = subprocess.run(
-        [str(REPO / "scripts" / "containers" / "up"), "--docker-socket"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if up.returncode != 0:
-        pytest.fail(f"scripts/containers/up --docker-socket failed:\n{up.stdout}\n{up.stderr}")
+    set_up("containers/up", "--docker-socket")
     return {**os.environ, "DOCKER_HOST": DOCKER_SOCKET}
 
 
