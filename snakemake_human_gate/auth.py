@@ -191,6 +191,16 @@ class TokenInfo:
         return self.expires is not None and now >= self.expires
 
 
+def read_entries(path: Path, key: str, required: set[str]) -> dict[str, dict[str, Any]]:
+    """The ``key`` mapping of a private JSON file, each entry a dict with ``required``
+    keys; AuthFileError otherwise (entries hold secrets: they are not shown)."""
+    entries = read_json_private(path, key)
+    for entry in entries.values():
+        if not (isinstance(entry, dict) and required <= entry.keys()):
+            raise AuthFileError(f"{path} holds a malformed {key} entry")
+    return entries
+
+
 class TokenStore:
     """Per-user bearer tokens in ``<root>/auth/tokens.json``, stored as SHA-256 digests.
 
@@ -260,11 +270,7 @@ class TokenStore:
         return info
 
     def _tokens(self) -> dict[str, dict[str, Any]]:
-        tokens = read_json_private(self.path, "tokens")
-        for entry in tokens.values():
-            if not (isinstance(entry, dict) and {"sha256", "user", "created"} <= entry.keys()):
-                raise AuthFileError(f"{self.path} holds a malformed entry: {entry!r}")
-        return tokens
+        return read_entries(self.path, "tokens", {"sha256", "user", "created"})
 
     def _save(self, tokens: dict[str, dict[str, Any]]) -> None:
         data = {"schema": TOKENS_SCHEMA, "tokens": tokens}

@@ -33,11 +33,10 @@ from typing import Any
 from .auth import (
     SECRET_FILE_MODE,
     AuthError,
-    AuthFileError,
     auth_dir,
     check_name,
     private_lock,
-    read_json_private,
+    read_entries,
 )
 from .errors import InvalidInput
 from .fsutil import write_json_atomic
@@ -170,11 +169,7 @@ class WebhookSecrets:
         return sender
 
     def _senders(self) -> dict[str, dict[str, Any]]:
-        senders = read_json_private(self.path, "senders")
-        for entry in senders.values():
-            if not (isinstance(entry, dict) and {"secret", "user", "created"} <= entry.keys()):
-                raise AuthFileError(f"{self.path} holds a malformed sender entry")
-        return senders
+        return read_entries(self.path, "senders", {"secret", "user", "created"})
 
     def _save(self, senders: dict[str, dict[str, Any]]) -> None:
         data = {"schema": WEBHOOKS_SCHEMA, "senders": senders}

@@ -43,6 +43,12 @@ def load_spec(path: str) -> ContainerSpec:
     return ContainerSpec(**data)
 
 
+def say(line: str) -> None:
+    """One line to the job's stderr: this process is the job's shell, its log the job's."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def failure_message(spec: ContainerSpec, status: int) -> str:
     where = f"in container {spec.image} ({spec.runtime})"
     if status < 0:
@@ -76,10 +82,7 @@ def python_script(command: str, spec: ContainerSpec, launcher: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 3 or args[1] != "-c":
-        print(
-            "usage: python -m snakemake_executor_hybrid.containers.launch SPEC -c COMMAND",
-            file=sys.stderr,
-        )
+        say("usage: python -m snakemake_executor_hybrid.containers.launch SPEC -c COMMAND")
         return 2
     spec = load_spec(args[0])
     launcher = str(Path(args[0]).with_suffix(".sh"))
@@ -88,16 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         child = subprocess.Popen(command)
     except FileNotFoundError:
-        print(
+        say(
             f"hybrid: container runtime '{spec.runtime}' is not on PATH "
             f"of {os.uname().nodename}; install it there or choose another runtime "
-            "(resource container_runtime, --hybrid-container-runtime).",
-            file=sys.stderr,
+            "(resource container_runtime, --hybrid-container-runtime)."
         )
         return 127
     status = wait(child, spec.runtime, name)
     if status != 0:
-        print(failure_message(spec, status), file=sys.stderr)
+        say(failure_message(spec, status))
     return status if status >= 0 else 128 - status
 
 
