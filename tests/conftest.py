@@ -124,6 +124,29 @@ def slurm() -> None:
             pytest.skip(reason)
 
 
+SLURM_STATE = (
+    ["squeue", "--all", "--format=%.8i %.10T %.20r %.6C %.10M %.10l %j"],
+    ["sinfo", "--Node", "--long"],
+    ["sinfo", "--list-reasons"],
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failing test that used SLURM reports the queue and the node as well: a job
+    pending for a reason that never clears shows up as a hang otherwise."""
+    report = yield
+    uses_slurm = "slurm" in getattr(item, "fixturenames", ()) or item.get_closest_marker("slurm")
+    if report.failed and call.when == "call" and uses_slurm:
+        lines = []
+        for argv in SLURM_STATE:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                run = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+                lines.append(f"$ {' '.join(argv)}\n{run.stdout}{run.stderr}")
+        report.sections.append(("SLURM at the failure", "\n".join(lines)))
+    return report
+
+
 def set_up(script: str, *args: str, until: Callable[[], bool] = lambda: True) -> None:
     """Run ``scripts/SCRIPT`` (installs and starts a component); fail the test if it
     fails or ``until`` still says no afterwards."""

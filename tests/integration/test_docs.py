@@ -44,6 +44,8 @@ def test_console_commands_run(doc, match, tmp_path, request):
     for fixture in (match["needs"] or "").split(","):  # e.g. (slurm, podman)
         if fixture.strip():
             request.getfixturevalue(fixture.strip())
+    if "slurm" in (match["needs"] or ""):
+        request.node.add_marker("slurm")  # a failure reports SLURM's queue and node
     wd = tmp_path / "wd"
     outputs = shutil.ignore_patterns(".snakemake", "results", "data", "models", "metrics")
     shutil.copytree(REPO / match["dir"], wd, ignore=outputs)
@@ -52,12 +54,16 @@ def test_console_commands_run(doc, match, tmp_path, request):
         if not line.startswith("$ "):
             continue
         command = line[2:]
-        run = subprocess.run(
-            ["bash", "-c", command],
-            cwd=wd,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            env={"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
-        )
+        try:
+            run = subprocess.run(
+                ["bash", "-c", command],
+                cwd=wd,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env={"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
+            )
+        except subprocess.TimeoutExpired as e:
+            stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else ""
+            pytest.fail(f"{doc.name}: {command} did not finish in {e.timeout} s\n{stderr[-3000:]}")
         assert run.returncode == 0, f"{doc.name}: {command}\n{run.stderr[-3000:]}"
