@@ -1,8 +1,12 @@
 """Append-only audit log: JSON lines, each carrying the hash of the line before.
 
-``audit.jsonl`` holds the entries; ``audit.head`` the count and hash of the last
-one, so that a truncated tail is detected too. Appends are serialised by a file
-lock; a line is never rewritten.
+``audit.jsonl`` holds the entries, each flushed to disk before ``append`` returns
+(the flush happens outside the lock: concurrent appends share it).
+``audit.head`` holds the count and hash of the last entry, so that a truncated tail
+is detected too; it is rewritten in place on every append but not flushed (one flush
+per entry instead of three), so after a crash it may lag behind the log, which ``verify``
+accepts as long as the entries it names are intact. Appends are serialised by a file
+lock and chain onto the log's own last line; a line is never rewritten.
 """
 
 import hashlib
@@ -14,13 +18,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fsutil import file_lock, write_atomic
+from .fsutil import FileLock, open_shared
 
 GENESIS = "0" * 64
+TAIL_BLOCK = 8192
 
 
 def line_hash(line: bytes) -> str:
     return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
+
+
+def _last_entry(fd: int) -> tuple[int, str, bool]:
+    """Sequence number and hash of the last whole entry of the log open as ``fd``, and
+    whether a torn line follows it."""
+    start = os.fstat(fd).st_size
+    tail = b""
+    while start > 0:  # read backwards until the last whole line is in
+        step = min(start, TAIL_BLOCK)
+        start -= step
+        tail = os.pread(fd, step, start) + tail
+        lines = tail.split(b"\n")
+        whole = lines[1:-1] if start > 0 else lines[:-1]
+        for line in reversed(whole):
+            try:
+                return int(json.loads(line)["seq"]), line_hash(line), lines[-1] != b""
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line in the middle: verify reports it
+    return 0, GENESIS, tail != b"" and not tail.endswith(b"\n")
 
 
 @dataclass(frozen=True)
@@ -34,40 +58,66 @@ class AuditLog:
     def __init__(self, root: Path, file_mode: int) -> None:
         self.path = root / "audit.jsonl"
         self.head = root / "audit.head"
-        self._lock = file_lock(root / "locks" / "audit.lock", file_mode)
+        self._lock = FileLock(root / "locks" / "audit.lock", file_mode)
         self._file_mode = file_mode
 
     def append(self, event: str, gate: str | None, actor: str, **data: Any) -> dict[str, Any]:
         with self._lock:
-            count, prev = self._read_head()
-            entry = {
-                "seq": count + 1,
-                "ts": round(time.time(), 6),
-                "event": event,
-                "gate": gate,
-                "actor": actor,
-                **data,
-                "prev": prev,
-            }
-            line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self._file_mode)
+            fd = open_shared(self.path, os.O_RDWR | os.O_APPEND, self._file_mode)
             try:
-                if created:  # the umask must not narrow the store's share mode
-                    os.fchmod(fd, self._file_mode)
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
+                count, prev, torn = _last_entry(fd)
+                entry = {
+                    "seq": count + 1,
+                    "ts": round(time.time(), 6),
+                    "event": event,
+                    "gate": gate,
+                    "actor": actor,
+                    **data,
+                    "prev": prev,
+                }
+                line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+                # after a torn last line (a crash mid-write) this entry starts a line
+                os.write(fd, b"\n" + line if torn else line)
+                self._write_head(count + 1, line_hash(line))
+            except BaseException:
                 os.close(fd)
-            write_atomic(self.head, f"{count + 1} {line_hash(line)}\n", self._file_mode)
+                raise
+        # Flushed outside the lock, so that appends of other threads and processes do not
+        # wait for it (and share the disk's flushes). A flush covers every line written
+        # before it, so no entry is reported written while one before it is not on disk.
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return entry
 
-    def _read_head(self) -> tuple[int, str]:
+    def _write_head(self, count: int, digest: str) -> None:
+        """Overwrite the head in place (under the lock; readers take it too)."""
+        fd = open_shared(self.head, os.O_WRONLY, self._file_mode)
         try:
-            count, digest = self.head.read_text().split()
-            return int(count), digest
+            text = f"{count} {digest}\n".encode()
+            os.pwrite(fd, text, 0)
+            os.ftruncate(fd, len(text))
+        finally:
+            os.close(fd)
+
+    def _read_head(self) -> tuple[int, str] | None:
+        """The head's count and hash; None when it is missing or empty."""
+        try:
+            try:
+                with self._lock:  # appends rewrite it in place
+                    text = self.head.read_text()
+            except PermissionError:  # a read-only member of a group-read store
+                text = self.head.read_text()
         except FileNotFoundError:
-            return 0, GENESIS
+            return None
+        try:
+            count, digest = text.split()
+            return int(count), digest
+        except ValueError:
+            if text.strip():
+                raise ValueError(f"{self.head} is not 'COUNT SHA256': {text[:80]!r}") from None
+            return None
 
     def entries(self, gate: str | None = None) -> Iterator[dict[str, Any]]:
         """The parsed entries (all, or those of one gate); unreadable lines are skipped."""
@@ -83,8 +133,17 @@ class AuditLog:
                     yield entry
 
     def verify(self) -> Verdict:
-        """Check the chain from the first entry to the head; name the first break."""
-        prev, seq = GENESIS, 0
+        """Check the chain from the first entry to the head; name the first break.
+
+        The head may lag behind the log (it is not flushed: a crash can lose its last
+        updates), but the entry it names must be there, unchanged.
+        """
+        try:
+            stated = self._read_head()
+        except ValueError as e:
+            return Verdict(False, 0, str(e))
+        count, head = stated or (0, GENESIS)
+        prev, seq, at_head = GENESIS, 0, GENESIS
         if self.path.exists():
             with open(self.path, "rb") as f:
                 for number, line in enumerate(f, start=1):
@@ -107,11 +166,17 @@ class AuditLog:
                             "does not carry its hash",
                         )
                     prev, seq = line_hash(line), seq + 1
-        count, head = self._read_head()
-        if count != seq or head != prev:
-            if count > seq:
-                return Verdict(
-                    False, seq, f"entries {seq + 1}..{count} are missing (log truncated)"
-                )
-            return Verdict(False, seq, f"entry {seq} was altered or the head file does not match")
+                    if seq == count:
+                        at_head = prev
+        if count > seq:
+            return Verdict(False, seq, f"entries {seq + 1}..{count} are missing (log truncated)")
+        if seq and stated is None:
+            return Verdict(
+                False,
+                seq,
+                f"{self.head} is missing or empty (removed, or a crash before it reached the "
+                "disk): the end of the log cannot be checked until the next entry is written",
+            )
+        if head != at_head:
+            return Verdict(False, seq, f"entry {count} was altered or the head file does not match")
         return Verdict(True, seq)

@@ -35,10 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from .errors import GateError, InvalidInput
-from .fsutil import ensure_dir, file_lock, modes, write_json_atomic
+from .fsutil import FileLock, ensure_dir, modes, write_json_atomic
 from .store import TIMEOUT_ACTOR
 
 SECRET_FILE_MODE = 0o600
@@ -162,7 +160,7 @@ def read_json_private(path: Path, key: str) -> dict[str, Any]:
 
 
 def private_lock(directory: Path, name: str) -> FileLock:
-    return file_lock(directory / f"{name}.lock", SECRET_FILE_MODE)
+    return FileLock(directory / f"{name}.lock", SECRET_FILE_MODE)
 
 
 # -- bearer tokens --------------------------------------------------------------------

@@ -1,13 +1,14 @@
-"""Atomic, permission-aware file writes shared by the store and the audit log."""
+"""Atomic, permission-aware file writes and file locks shared by the store, the audit
+log and the server's secrets."""
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock
 
 # share mode -> (file mode, directory mode)
 SHARE_MODES = {
@@ -33,14 +34,15 @@ def ensure_dir(path: Path, dir_mode: int) -> None:
 
 
 def write_atomic(path: Path, text: str, file_mode: int) -> None:
-    """Write ``text`` to ``path`` so readers see the old or the new file, never a part."""
+    """Write ``text`` to ``path`` so readers see the old or the new file, never a part;
+    on disk (the file and its directory flushed) when this returns."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, file_mode)
+            os.fchmod(f.fileno(), file_mode)
         os.replace(tmp, path)
     except BaseException:
         with_suppressed_unlink(tmp)
@@ -61,15 +63,50 @@ def with_suppressed_unlink(path: str) -> None:
         os.unlink(path)
 
 
-def file_lock(path: Path, file_mode: int) -> FileLock:
-    """A lock file every member of the store's share mode can open (the umask would
-    otherwise narrow the mode its creator gives it)."""
-    if not path.exists():
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, file_mode)
-        except FileExistsError:
-            pass
-        else:
-            os.fchmod(fd, file_mode)
-            os.close(fd)
-    return FileLock(str(path), mode=file_mode)
+class FileLock:
+    """An exclusive ``flock`` on a lock file, for threads and processes alike.
+
+    A waiter blocks in the kernel and wakes as soon as the holder lets go (no polling,
+    no timeout: a holder is a short critical section of this package). Re-entrant within
+    a thread for the same object; two objects for one path exclude each other. The lock
+    file is made with ``file_mode`` (whatever the umask), so that every member of a
+    store's share mode can open it.
+    """
+
+    def __init__(self, path: Path, file_mode: int) -> None:
+        self.path = path
+        self.file_mode = file_mode
+        self._held = threading.local()
+
+    def __enter__(self) -> "FileLock":
+        depth = getattr(self._held, "depth", 0)
+        if depth == 0:
+            fd = open_shared(self.path, os.O_RDWR, self.file_mode)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._held.fd = fd
+        self._held.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._held.depth -= 1
+        if self._held.depth == 0:
+            os.close(self._held.fd)  # closing the descriptor releases the lock
+
+
+def open_shared(path: Path, flags: int, file_mode: int) -> int:
+    """``os.open(path, flags)``, creating the file with exactly ``file_mode`` if needed
+    (the umask would narrow it and lock others of the store's share mode out)."""
+    try:
+        return os.open(path, flags)
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, file_mode)
+    except FileExistsError:  # made by another process meanwhile
+        return os.open(path, flags)
+    os.fchmod(fd, file_mode)
+    return fd

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from .audit import AuditLog
 from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
-from .fsutil import ensure_dir, file_lock, modes, write_json_atomic
+from .fsutil import FileLock, ensure_dir, modes, write_json_atomic
 from .record import Decision, GateRecord, Vote, check_gate_id, iso
 from .spec import GateSpec
 
@@ -130,7 +128,7 @@ class GateStore:
     # -- changing -------------------------------------------------------------------
 
     def _lock(self, gid: str) -> FileLock:
-        return file_lock(self.root / "locks" / f"{gid}.lock", self.file_mode)
+        return FileLock(self.root / "locks" / f"{gid}.lock", self.file_mode)
 
     def _save(self, record: GateRecord) -> None:
         write_json_atomic(self.path(record.id), record.to_json(), self.file_mode)

@@ -1,7 +1,8 @@
 """What sits between HTTP and the gate operations: reading the body within a limit,
 the authentication dependency, security headers, and refusals as answers."""
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import InvalidInput
 from .security import Caller, Guard, Refused, known_id
 
+T = TypeVar("T")
 DRAIN_FACTOR = 16  # an oversized body is read (and dropped) up to this many times the limit
 DASHBOARD_POLICY = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
@@ -63,9 +65,20 @@ class Authenticate:
 
     async def __call__(self, request: Request, _: Annotated[Any, Depends(bearer)]) -> Caller:
         body = await read_body(request, self.max_body)
-        caller = await run_in_threadpool(
-            self.guard.authenticate, request.headers, body, client_of(request)
-        )
+        return await run_in_threadpool(self._authenticate, request, body)
+
+    async def then(self, request: Request, work: Callable[[Caller, bytes], T]) -> T:
+        """Authenticate, then ``work(caller, body)``, in one trip to a worker thread (the
+        decision routes: the fewer hand-overs between threads, the more decisions/s)."""
+        body = await read_body(request, self.max_body)
+
+        def both() -> T:
+            return work(self._authenticate(request, body), body or b"")
+
+        return await run_in_threadpool(both)
+
+    def _authenticate(self, request: Request, body: bytes | None) -> Caller:
+        caller = self.guard.authenticate(request.headers, body, client_of(request))
         request.state.caller = caller
         request.state.body = body or b""
         return caller

@@ -7,7 +7,6 @@ FastAPI routes in ``routes`` only read the request and call these in a worker th
 import hashlib
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,10 +40,6 @@ class Gates:
         self.store = store
         self.guard = guard
         self.public_url = public_url
-        # one decision at a time per process: threads waiting here wake at once, while
-        # waiting on the store's file locks polls every 50 ms (other processes still
-        # take turns through those locks)
-        self._deciding = threading.Lock()
 
     def view(self, record: GateRecord, caller: Caller) -> dict[str, Any]:
         return gate_view(record, caller.user, self.public_url)
@@ -149,10 +144,9 @@ class Gates:
         self, caller: Caller, gid: str, choice: str, values: dict[str, Any], comment: str
     ) -> dict[str, Any]:
         try:
-            with self._deciding:
-                record = self.store.decide(
-                    gid, choice, values, comment=comment, actor=caller.user, via=caller.via
-                )
+            record = self.store.decide(
+                gid, choice, values, comment=comment, actor=caller.user, via=caller.via
+            )
         except GateError as e:  # the store audited it
             raise self.guard.refuse(e, caller, gid, audited=True) from None
         return self.view(record, caller)

@@ -234,8 +234,8 @@ USERS = ("alice", "bob", "carol")
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
     """Three real OS users in one group (root only), and a PYTHONPATH they can read
-    holding this package and filelock, for the system Python (the test venv's
-    interpreter may live where they cannot go)."""
+    holding this package, for the system Python (the test venv's interpreter may live
+    where they cannot go)."""
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         pytest.skip("creating test users needs root and useradd")
     if not os.access("/usr/bin/python3", os.X_OK):
@@ -246,14 +246,11 @@ def team(tmp_path_factory):
             subprocess.run(["useradd", "-M", "-G", GROUP, user], check=True)
         else:
             subprocess.run(["usermod", "-a", "-G", GROUP, user], check=True)
-    import filelock
-
     import snakemake_human_gate
 
     shared = Path("/tmp") / f"hybrid-gate-pkgs-{uuid.uuid4().hex[:8]}"
-    for module in (snakemake_human_gate, filelock):
-        source = Path(module.__file__).parent
-        shutil.copytree(source, shared / source.name, ignore=shutil.ignore_patterns("__pycache__"))
+    source = Path(snakemake_human_gate.__file__).parent
+    shutil.copytree(source, shared / source.name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(["chmod", "-R", "a+rX", str(shared)], check=True)
     yield shared
     shutil.rmtree(shared, ignore_errors=True)
