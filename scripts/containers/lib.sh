@@ -56,3 +56,26 @@ started_pid() {
     return 1
   fi
 }
+
+STOP_TIMEOUT="${HYBRID_CONTAINERS_STOP_TIMEOUT:-30}"
+
+# stop_service: SIGTERM, wait up to STOP_TIMEOUT seconds, then SIGKILL.
+stop_service() {
+  local pid deadline
+  pid="$(started_pid podman-service)" || return 1
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_TIMEOUT))
+  while pid_alive "$pid" podman; do
+    if ((SECONDS >= deadline)); then
+      log "podman system service (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.1
+  done
+  rm -f "$STATE_DIR/started/podman-service.pid"
+  # podman leaves the socket file behind when killed; nothing answers on it any more.
+  socket_ok || rm -f "$SOCKET_PATH"
+  echo "$pid"
+}
