@@ -409,6 +409,8 @@ def _request(server, record, case):
         return server.decide(gid, b"[" * 2000 + b"]" * 2000)
     if case == "unknown query parameter":
         return server.get(f"/api/gates/{gid}?debug=1")
+    if case == "unknown query parameter on a decision":
+        return server.post(f"/api/gates/{gid}/decision?choice=reject", body)
     if case.startswith("id "):
         return server.decide(case[3:], body)
     if case.startswith("artifact "):
@@ -437,6 +439,7 @@ MATRIX = [
     ("deep nesting", 400, "malformed request", "alice"),
     ("unknown choice", 422, "invalid", "alice"),
     ("unknown query parameter", 422, "invalid", "alice"),
+    ("unknown query parameter on a decision", 422, "invalid", "alice"),
     ("id ..%2F..%2Fetc%2Fpasswd", 404, "no such path", "alice"),
     ("id ..", 404, "no such path", "alice"),  # normalised away by the client: /api/decision
     ("id %2e%2e", 404, "unknown gate", "alice"),
