@@ -1,7 +1,7 @@
 """Executor settings (``--hybrid-*`` flags, ``hybrid-*`` profile keys)."""
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import (
@@ -16,138 +16,93 @@ from .backends import BACKENDS
 from .containers.runtimes import parse_runtimes, split_args, split_names
 
 
+def setting(default: Any, help: str, **extra: Any) -> Any:
+    """An executor setting: a flag and profile key, not read from the environment."""
+    return field(
+        default=default, metadata={"help": help, "env_var": False, "required": False, **extra}
+    )
+
+
 @dataclass
 class ExecutorSettings(ExecutorSettingsBase):
-    default_backend: str = field(
-        default="local",
-        metadata={
-            "help": "Backend for rules that name none (resource 'executor') and "
-            "match no route. One of: local, slurm.",
-            "env_var": False,
-            "required": False,
-        },
+    default_backend: str = setting(
+        "local",
+        "Backend for rules that name none (resource 'executor') and "
+        "match no route. One of: local, slurm.",
     )
-    routes: Optional[str] = field(  # noqa: UP045 (argparse needs typing.Optional)
-        default=None,
-        metadata={
-            "help": "Route rules by name without editing the Snakefile: a "
-            "comma-separated list of PATTERN=BACKEND, PATTERN being a rule name or "
-            "a shell-style glob (e.g. --hybrid-routes 'train_*=slurm,plot=local'). "
-            "The first matching route wins; a rule's own 'executor' resource (or "
-            "--set-resources RULE:executor=...) takes precedence.",
-            "env_var": False,
-            "required": False,
-        },
+    routes: Optional[str] = setting(  # noqa: UP045 (argparse needs typing.Optional)
+        None,
+        "Route rules by name without editing the Snakefile: a "
+        "comma-separated list of PATTERN=BACKEND, PATTERN being a rule name or "
+        "a shell-style glob (e.g. --hybrid-routes 'train_*=slurm,plot=local'). "
+        "The first matching route wins; a rule's own 'executor' resource (or "
+        "--set-resources RULE:executor=...) takes precedence.",
     )
-    local_cores: Optional[int] = field(  # noqa: UP045
-        default=None,
-        metadata={
-            "help": "Core budget of the local backend: jobs routed 'local' run "
-            "concurrently as long as their threads fit in it. Default: Snakemake's "
-            "--local-cores, else the number of CPUs of this machine.",
-            "type": int,
-            "env_var": False,
-            "required": False,
-        },
+    local_cores: Optional[int] = setting(  # noqa: UP045
+        None,
+        "Core budget of the local backend: jobs routed 'local' run "
+        "concurrently as long as their threads fit in it. Default: Snakemake's "
+        "--local-cores, else the number of CPUs of this machine.",
+        type=int,
     )
-    slurm_status_interval: float = field(
-        default=2.0,
-        metadata={
-            "help": "Seconds between two status queries (one batched 'sacct' call "
-            "for all active SLURM jobs of the run). A finished job is noticed "
-            "within about this time.",
-            "env_var": False,
-            "required": False,
-        },
+    slurm_status_interval: float = setting(
+        2.0,
+        "Seconds between two status queries (one batched 'sacct' call "
+        "for all active SLURM jobs of the run). A finished job is noticed "
+        "within about this time.",
     )
-    container_runtime: Optional[str] = field(  # noqa: UP045
-        default=None,
-        metadata={
-            "help": "Runtime for rules with a container: image, per backend: one runtime "
-            "for all (e.g. 'podman') or BACKEND=RUNTIME items (e.g. "
-            "'local=podman,slurm=apptainer'); runtimes: podman, docker, apptainer, "
-            "singularity. A rule's 'container_runtime' resource takes precedence. "
-            "Default: the first of these found on PATH (local: podman first; slurm: "
-            "apptainer first). Ignored under --software-deployment-method apptainer.",
-            "env_var": False,
-            "required": False,
-        },
+    container_runtime: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Runtime for rules with a container: image, per backend: one runtime "
+        "for all (e.g. 'podman') or BACKEND=RUNTIME items (e.g. "
+        "'local=podman,slurm=apptainer'); runtimes: podman, docker, apptainer, "
+        "singularity. A rule's 'container_runtime' resource takes precedence. "
+        "Default: the first of these found on PATH (local: podman first; slurm: "
+        "apptainer first). Ignored under --software-deployment-method apptainer.",
     )
-    container_args: Optional[str] = field(  # noqa: UP045
-        default=None,
-        metadata={
-            "help": "Extra arguments for every container run, placed before the image "
-            "(e.g. '--device nvidia.com/gpu=all' for podman, '--nv' for apptainer). A "
-            "rule's 'container_args' resource adds to them.",
-            "env_var": False,
-            "required": False,
-        },
+    container_args: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Extra arguments for every container run, placed before the image "
+        "(e.g. '--device nvidia.com/gpu=all' for podman, '--nv' for apptainer). A "
+        "rule's 'container_args' resource adds to them.",
     )
-    container_env: Optional[str] = field(  # noqa: UP045
-        default=None,
-        metadata={
-            "help": "Comma-separated names of environment variables passed into "
-            "containers, besides thread counts, TMPDIR and CUDA_VISIBLE_DEVICES "
-            "(e.g. 'WANDB_API_KEY,HF_HOME').",
-            "env_var": False,
-            "required": False,
-        },
+    container_env: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Comma-separated names of environment variables passed into "
+        "containers, besides thread counts, TMPDIR and CUDA_VISIBLE_DEVICES "
+        "(e.g. 'WANDB_API_KEY,HF_HOME').",
     )
-    gate_dir: Optional[str] = field(  # noqa: UP045
-        default=None,
-        metadata={
-            "help": "Store of human-gate decisions (shared with 'snakemake-gate --dir'). "
-            "Default: $SNAKEMAKE_GATE_DIR, else .snakemake/gates in the working directory.",
-            "env_var": False,
-            "required": False,
-        },
+    gate_dir: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Store of human-gate decisions (shared with 'snakemake-gate --dir'). "
+        "Default: $SNAKEMAKE_GATE_DIR, else .snakemake/gates in the working directory.",
     )
-    gate_share: str = field(
-        default="private",
-        metadata={
-            "help": "Permissions of a new gate store: private (owner only), group-read, "
-            "or group-write (a team deciding with snakemake-gate as themselves).",
-            "env_var": False,
-            "required": False,
-        },
+    gate_share: str = setting(
+        "private",
+        "Permissions of a new gate store: private (owner only), group-read, "
+        "or group-write (a team deciding with snakemake-gate as themselves).",
     )
-    gate_poll_interval: float = field(
-        default=0.2,
-        metadata={
-            "help": "Seconds between two looks at the pending gates of this run.",
-            "env_var": False,
-            "required": False,
-        },
+    gate_poll_interval: float = setting(
+        0.2,
+        "Seconds between two looks at the pending gates of this run.",
     )
-    gate_notify: Optional[str] = field(  # noqa: UP045
-        default=None,
-        metadata={
-            "help": "Notification targets of every gate, comma-separated, added to "
-            "$SNAKEMAKE_GATE_NOTIFY and each gate's notify=[...]: webhook:URL, slack:URL, "
-            "mattermost:URL, email:ADDRESS; a URL may be $NAME (read from the environment); "
-            "'TARGET as USER' adds one-click links acting as USER (docs/notifications.md).",
-            "env_var": False,
-            "required": False,
-        },
+    gate_notify: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Notification targets of every gate, comma-separated, added to "
+        "$SNAKEMAKE_GATE_NOTIFY and each gate's notify=[...]: webhook:URL, slack:URL, "
+        "mattermost:URL, email:ADDRESS; a URL may be $NAME (read from the environment); "
+        "'TARGET as USER' adds one-click links acting as USER (docs/notifications.md).",
     )
-    gate_url: Optional[str] = field(  # noqa: UP045
-        default=None,
-        metadata={
-            "help": "Public address of 'snakemake-gate serve', for links in notifications. "
-            "Default: $SNAKEMAKE_GATE_URL.",
-            "env_var": False,
-            "required": False,
-        },
+    gate_url: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Public address of 'snakemake-gate serve', for links in notifications. "
+        "Default: $SNAKEMAKE_GATE_URL.",
     )
-    exit_when_waiting: bool = field(
-        default=False,
-        metadata={
-            "help": "Exit (status 0, with a summary of who must decide what) as soon as "
-            "every remaining job waits on a human, instead of waiting for the decisions. "
-            "Rerun Snakemake later: decided gates are not asked again.",
-            "env_var": False,
-            "required": False,
-        },
+    exit_when_waiting: bool = setting(
+        False,
+        "Exit (status 0, with a summary of who must decide what) as soon as "
+        "every remaining job waits on a human, instead of waiting for the decisions. "
+        "Rerun Snakemake later: decided gates are not asked again.",
     )
 
     def __post_init__(self) -> None:

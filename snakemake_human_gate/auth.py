@@ -199,6 +199,11 @@ def read_entries(path: Path, key: str, required: set[str]) -> dict[str, dict[str
     return entries
 
 
+def write_entries(path: Path, key: str, schema: int, entries: dict[str, Any]) -> None:
+    """Replace the private JSON file that :func:`read_entries` reads."""
+    write_json_atomic(path, {"schema": schema, key: entries}, SECRET_FILE_MODE)
+
+
 class TokenStore:
     """Per-user bearer tokens in ``<root>/auth/tokens.json``, stored as SHA-256 digests.
 
@@ -271,8 +276,7 @@ class TokenStore:
         return read_entries(self.path, "tokens", {"sha256", "user", "created"})
 
     def _save(self, tokens: dict[str, dict[str, Any]]) -> None:
-        data = {"schema": TOKENS_SCHEMA, "tokens": tokens}
-        write_json_atomic(self.path, data, SECRET_FILE_MODE)
+        write_entries(self.path, "tokens", TOKENS_SCHEMA, tokens)
 
     @staticmethod
     def _info(tid: str, entry: dict[str, Any]) -> TokenInfo:

@@ -31,15 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from .auth import (
-    SECRET_FILE_MODE,
     AuthError,
     auth_dir,
     check_name,
     private_lock,
     read_entries,
+    write_entries,
 )
 from .errors import InvalidInput
-from .fsutil import write_json_atomic
 
 SENDER_HEADER = "X-Gate-Sender"
 TIMESTAMP_HEADER = "X-Gate-Timestamp"
@@ -172,5 +171,4 @@ class WebhookSecrets:
         return read_entries(self.path, "senders", {"secret", "user", "created"})
 
     def _save(self, senders: dict[str, dict[str, Any]]) -> None:
-        data = {"schema": WEBHOOKS_SCHEMA, "senders": senders}
-        write_json_atomic(self.path, data, SECRET_FILE_MODE)
+        write_entries(self.path, "senders", WEBHOOKS_SCHEMA, senders)

@@ -79,14 +79,8 @@ class Authenticate:
 
     def _authenticate(self, request: Request, body: bytes | None) -> Caller:
         caller = self.guard.authenticate(request.headers, body, client_of(request))
-        request.state.caller = caller
-        request.state.body = body or b""
+        request.state.caller = caller  # for refusals audited after authentication
         return caller
-
-
-def raw_body(request: Request) -> bytes:
-    """The body the authentication read (use after :class:`Authenticate`)."""
-    return getattr(request.state, "body", b"")
 
 
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Any:
