@@ -1,18 +1,17 @@
 """Run the gate server under uvicorn (what ``snakemake-gate serve`` calls).
 
 The socket is bound here (so that ``--port 0`` works and the real address is
-announced); one worker (the default) serves it in this process, ``--workers N`` forks N
-processes that share it: the store is safe for them (file locks), but each keeps its
-own count of failed authentications.
+announced); one worker (the default) serves it in this process; with ``--workers N``
+this process accepts and deals the connections to N forked workers in turn (``deal``):
+the store is safe for them (file locks), but each keeps its own count of failed
+authentications.
 """
 
-import contextlib
 import copy
 import ipaddress
 import logging
 import os
 import re
-import signal
 import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from fastapi import FastAPI
 
 from ..errors import InvalidInput
 from .app import DEFAULT_FAILURE_WINDOW, DEFAULT_MAX_BODY, DEFAULT_MAX_FAILURES, create_app
+from .deal import serve_dealt
 
 SHUTDOWN_GRACE = 10  # seconds open connections get to finish after Ctrl-C or SIGTERM
 _LINK_PATH = re.compile(r"/l/[^ ?\"]*")
@@ -157,31 +157,8 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     if options.workers == 1:
         uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(options))).run(sockets=[sock])
     else:
-        _prefork(options, sock)
+        serve_dealt(sock, options.workers, lambda: _worker_config(options))
 
 
-def _prefork(options: ServeOptions, sock: socket.socket) -> None:
-    """Worker processes sharing the listening socket; signals are passed on to them.
-
-    (Not uvicorn's own ``--workers``: it binds a socket of its own, without TCP_NODELAY.)
-    """
-    children = []
-    for _ in range(options.workers):
-        pid = os.fork()
-        if pid == 0:  # a worker: its own app, its own event loop
-            try:
-                config = uvicorn.Config(options.app.create(), **_uvicorn_options(options))
-                uvicorn.Server(config).run(sockets=[sock])
-            finally:
-                os._exit(0)
-        children.append(pid)
-
-    def pass_on(signum: int, _: Any) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, pass_on)
-    for child in children:
-        os.waitpid(child, 0)
+def _worker_config(options: ServeOptions) -> uvicorn.Config:
+    return uvicorn.Config(options.app.create(), **_uvicorn_options(options))

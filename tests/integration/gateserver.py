@@ -49,7 +49,16 @@ def live_server(store_dir: Path, **options: Any) -> Iterator[str]:
 
 @contextlib.contextmanager
 def serve_process(store_dir: Path, *args: str, timeout: float = 30) -> Iterator[str]:
-    """``snakemake-gate serve`` as a real process; the URL it announces.
+    """``snakemake-gate serve`` as a real process; the URL it announces."""
+    with server_process(store_dir, *args, timeout=timeout) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(
+    store_dir: Path, *args: str, timeout: float = 30
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``snakemake-gate serve`` as a real process: the URL it announces, and the process.
 
     Its output goes to a file next to the store (a pipe nobody reads would stall it).
     """
@@ -64,7 +73,7 @@ def serve_process(store_dir: Path, *args: str, timeout: float = 30) -> Iterator[
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"serve announced no address:\n{log.read_text()}")
             time.sleep(0.05)
-        yield match[1]
+        yield match[1], proc
     finally:
         proc.terminate()
         proc.wait(30)

@@ -77,7 +77,8 @@ def test_serve_with_several_workers(store, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-def test_serve_over_tls(store, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_over_tls(store, tmp_path, workers):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -86,7 +87,7 @@ def test_serve_over_tls(store, tmp_path):
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     token = cli(store.root, "token", "create", "alice").stdout.strip()
-    args = ("--port", "0", "--tls-cert", str(cert), "--tls-key", str(key))
+    args = ("--port", "0", "--tls-cert", str(cert), "--tls-key", str(key), "--workers", workers)
     with serve_process(store.root, *args) as url:
         assert url.startswith("https://127.0.0.1:")
         headers = {"Authorization": f"Bearer {token}"}
