@@ -50,7 +50,7 @@ class Waiting:
     """A gate job the watcher looks after, and what it last saw of its record."""
 
     job_info: SubmittedJobInfo
-    mtime: float = -1.0
+    version: tuple[int, int] = (-1, -1)  # the gate's, when last looked at
     deadline: float = math.inf
 
 
@@ -134,18 +134,18 @@ class GateWaiter:
     def _check(self, gid: str, waiting: "Waiting") -> None:
         """Settle the gate if its record changed to decided or its deadline passed."""
         try:
-            mtime = self.store.path(gid).stat().st_mtime
+            version = self.store.version(gid)
         except FileNotFoundError:  # reset meanwhile: ask again
             with self._lock:
                 self._waiting.pop(gid, None)
             self._logger.info(f"gate {gid} was reset; asking again")
             self.submit(waiting.job_info.job)
             return
-        if mtime == waiting.mtime and time.time() < waiting.deadline:
+        if version == waiting.version and time.time() < waiting.deadline:
             return  # unchanged since the last look
         record = self.store.current(gid)
         if record.decision is None:
-            waiting.mtime = mtime
+            waiting.version = version
             if record.spec.timeout is not None:
                 waiting.deadline = record.created + record.spec.timeout
             return

@@ -53,7 +53,33 @@ def write_atomic(path: Path, text: str, file_mode: int) -> None:
     except BaseException:
         with_suppressed_unlink(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_dir(path.parent)
+
+
+def append_durably(path: Path, line: bytes, file_mode: int) -> None:
+    """Append ``line`` (one line, ending in a newline) to ``path`` with a single write,
+    on disk when this returns. The file is created with ``file_mode`` if needed (and its
+    directory flushed then); after a line torn by a crash, ``line`` starts a new one."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        created = False
+    except FileNotFoundError:
+        fd = open_shared(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC, file_mode)
+        created = True
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    dir_fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

@@ -1,6 +1,9 @@
 """A gate as stored: who asked what, the votes so far, and the decision.
 
 Pure data; the store reads and writes it. Status is derived, never stored twice.
+What was asked never changes once written; each answer after it (a vote, the decision
+it completes, a timeout's decision) is one :func:`answer` line, and the record as it
+stands is what was asked with every answer applied in order (:meth:`GateRecord.apply`).
 """
 
 import re
@@ -88,6 +91,18 @@ class GateRecord:
     votes: list[Vote] = field(default_factory=list)
     decision: Decision | None = None
 
+    def vote(self, vote: Vote) -> None:
+        """Count ``vote``: it replaces the voter's earlier one."""
+        self.votes = [v for v in self.votes if v.by != vote.by]
+        self.votes.append(vote)
+
+    def apply(self, line: dict[str, Any]) -> None:
+        """Apply one :func:`answer` line; a decision once made stands."""
+        if line.get("vote") is not None:
+            self.vote(Vote(**line["vote"]))
+        if line.get("decision") is not None and self.decision is None:
+            self.decision = Decision.from_json(line["decision"])
+
     @property
     def status(self) -> str:
         if self.decision is None:
@@ -153,6 +168,14 @@ class GateRecord:
             votes=[Vote(**v) for v in data.get("votes", [])],
             decision=Decision.from_json(data["decision"]) if data.get("decision") else None,
         )
+
+
+def answer(vote: Vote | None, decision: Decision | None) -> dict[str, Any]:
+    """One line of a gate's answers: a vote, the decision, or both."""
+    return {
+        "vote": vars(vote) if vote else None,
+        "decision": decision.to_json() if decision else None,
+    }
 
 
 def _ts(text: str, default: float) -> float:

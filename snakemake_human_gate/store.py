@@ -3,15 +3,19 @@
 Layout (default ``.snakemake/gates`` under the workflow directory)::
 
     store.json          share mode chosen when the store was created
-    gates/<id>.json     one record per gate (atomic replace under a per-gate lock)
-    archive/            records removed by ``reset``
+    gates/<id>.json     what the gate asks: written once (atomically), never changed
+    gates/<id>.answers  its votes and decision: JSON lines, appended (one write each)
+    archive/            gates removed by ``reset`` (both files)
     locks/              lock files
     audit.jsonl, audit.head
 
-Every operation that changes a gate holds the gate's lock, re-reads the record,
-and writes it back with an atomic rename; every attempt is audited.
+Every operation that changes a gate holds the gate's lock, re-reads the gate and
+appends one line to its answers, flushed before it returns; every attempt is audited.
+A reader needs no lock: it sees each line whole or not at all (a line without its
+newline is still being written, or was torn by a crash and never acknowledged).
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,13 +29,14 @@ from typing import Any
 
 from .audit import AuditLog
 from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
-from .fsutil import FileLock, ensure_dir, modes, write_json_atomic
-from .record import Decision, GateRecord, Vote, check_gate_id, iso
+from .fsutil import FileLock, append_durably, ensure_dir, modes, write_json_atomic
+from .record import Decision, GateRecord, Vote, answer, check_gate_id, iso
 from .spec import GateSpec
 
 ENV_DIR = "SNAKEMAKE_GATE_DIR"
 ENV_SHARE = "SNAKEMAKE_GATE_SHARE"
 DEFAULT_DIR = Path(".snakemake") / "gates"
+ANSWERS = ".answers"
 TIMEOUT_ACTOR = "timeout"
 
 
@@ -96,14 +101,39 @@ class GateStore:
     def path(self, gid: str) -> Path:
         return self.root / "gates" / f"{check_gate_id(gid)}.json"
 
+    def answers_path(self, gid: str) -> Path:
+        return self.root / "gates" / f"{check_gate_id(gid)}{ANSWERS}"
+
     def get(self, gid: str) -> GateRecord:
         path = self.path(gid)
         try:
-            return GateRecord.from_json(json.loads(path.read_text()))
+            return self._read(path)
         except FileNotFoundError:
             raise UnknownGate(f"no gate {gid!r} in {self.root}") from None
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidInput(f"gate file {path} is not a valid gate record: {e}") from None
+
+    def version(self, gid: str) -> tuple[int, int]:
+        """Changes whenever the gate does (FileNotFoundError once it is reset)."""
+        asked = self.path(gid).stat().st_ino
+        try:
+            return asked, self.answers_path(gid).stat().st_size
+        except FileNotFoundError:
+            return asked, 0
+
+    def _read(self, path: Path) -> GateRecord:
+        record = GateRecord.from_json(json.loads(path.read_text()))
+        try:
+            text = path.with_suffix(ANSWERS).read_bytes()
+        except FileNotFoundError:  # not answered yet, in a store made before answers files
+            return record
+        for line in text.split(b"\n")[:-1]:  # the last is empty, or still being written
+            try:
+                entry = json.loads(line)
+            except ValueError:  # torn by a crash: never acknowledged
+                continue
+            record.apply(entry)
+        return record
 
     def scan(self) -> tuple[list[GateRecord], list[Problem]]:
         """Every record, and every file that is not one (reported, never fatal)."""
@@ -111,11 +141,15 @@ class GateStore:
         for path in sorted((self.root / "gates").iterdir()):
             if path.name.startswith(".") and path.name.endswith(".tmp"):
                 continue  # a write in progress
+            if path.suffix == ANSWERS:
+                if not path.with_suffix(".json").exists():
+                    problems.append(Problem(path, "answers of no gate (left by a reset)"))
+                continue
             if path.suffix != ".json":
                 problems.append(Problem(path, "not a gate record (expected <id>.json)"))
                 continue
             try:
-                record = GateRecord.from_json(json.loads(path.read_text()))
+                record = self._read(path)
             except (OSError, ValueError, KeyError, TypeError) as e:
                 problems.append(Problem(path, f"unreadable gate record: {e}"))
                 continue
@@ -130,8 +164,9 @@ class GateStore:
     def _lock(self, gid: str) -> FileLock:
         return FileLock(self.root / "locks" / f"{gid}.lock", self.file_mode)
 
-    def _save(self, record: GateRecord) -> None:
-        write_json_atomic(self.path(record.id), record.to_json(), self.file_mode)
+    def _answer(self, gid: str, vote: Vote | None, decision: Decision | None) -> None:
+        line = json.dumps(answer(vote, decision), sort_keys=True, separators=(",", ":"))
+        append_durably(self.answers_path(gid), line.encode() + b"\n", self.file_mode)
 
     def ask(
         self,
@@ -162,7 +197,14 @@ class GateStore:
                 requested_by=requested_by,
                 created=time.time(),
             )
-            self._save(record)
+            # answers left by an interrupted reset would be this gate's: start empty
+            fd = os.open(self.answers_path(gid), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, self.file_mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            write_json_atomic(self.path(gid), record.to_json(), self.file_mode)
             self.audit.append(
                 "asked", gid, requested_by, via=via, question=spec.question, rule=rule
             )
@@ -227,8 +269,8 @@ class GateStore:
             except InvalidInput as e:
                 raise refuse(e, "invalid") from None
             now = time.time()
-            record.votes = [v for v in record.votes if v.by != actor]
-            record.votes.append(Vote(actor, choice, typed, comment, now, via))
+            vote = Vote(actor, choice, typed, comment, now, via)
+            record.vote(vote)
             agreeing = [v for v in record.votes if v.choice == choice and v.fields == typed]
             if len(agreeing) >= spec.quorum:
                 record.decision = Decision(
@@ -239,7 +281,7 @@ class GateStore:
                     comment="; ".join(v.comment for v in agreeing if v.comment),
                     gate=gid,
                 )
-            self._save(record)
+            self._answer(gid, vote, record.decision)
             self.audit.append(
                 "decided" if record.decision else "voted",
                 gid,
@@ -280,7 +322,7 @@ class GateStore:
             timeout=True,
             gate=record.id,
         )
-        self._save(record)
+        self._answer(record.id, None, record.decision)
         self.audit.append("timeout", record.id, TIMEOUT_ACTOR, choice=spec.on_timeout)
 
     def reset(self, gid: str, *, actor: str | None = None, via: str | None = None) -> None:
@@ -289,5 +331,7 @@ class GateStore:
         with self._lock(gid):
             record = self.get(gid)
             archived = self.root / "archive" / f"{gid}.{int(time.time() * 1000)}.json"
-            os.replace(self.path(gid), archived)
+            os.replace(self.path(gid), archived)  # first: the gate is gone at once
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.answers_path(gid), archived.with_suffix(ANSWERS))
             self.audit.append("reset", gid, actor, via=via or default_via(), was=record.status)

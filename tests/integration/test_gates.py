@@ -166,8 +166,8 @@ def test_100_concurrent_deciders_one_decision(tmp_path):
     verify = subprocess.run([*argv, "audit", "--verify"], capture_output=True, text=True)
     assert verify.returncode == 0 and "intact: 101 entries" in verify.stdout
     winner = next(e for e in entries if e["event"] == "decided")
-    final = json.loads((store_dir / "gates" / f"{record.id}.json").read_text())["decision"]
-    assert final["comment"] == winner["comment"]
+    final = GateStore(store_dir).get(record.id).decision
+    assert final.comment == winner["comment"]
 
 
 def test_kill_9_then_resume_without_asking_again(tmp_path):

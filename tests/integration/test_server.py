@@ -149,10 +149,10 @@ def test_list_filters_pending_decided_and_recent(server):
     old = server.ask(run="3")
     assert server.decide(done.id, {"choice": "approve"}).status_code == 200
     assert server.decide(old.id, {"choice": "reject"}).status_code == 200
-    path = server.store.path(old.id)  # decided eight days ago
+    path = server.store.answers_path(old.id)  # decided eight days ago
     data = json.loads(path.read_text())
     data["decision"]["at"] = "2020-01-01T00:00:00Z"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data) + "\n")
 
     def ids(status=None):
         query = f"?status={status}" if status else ""

@@ -113,7 +113,67 @@ def test_reset_asks_again(store, artifact):
         store.get(record.id)
     again, new = ask(store, artifact)
     assert new and again.id == record.id and again.decision is None
-    assert len(list((store.root / "archive").iterdir())) == 1
+    archived = sorted((store.root / "archive").iterdir())
+    assert [p.suffix for p in archived] == [".answers", ".json"]
+    assert json.loads(archived[0].read_text())["decision"]["by"] == ["alice"]
+
+
+def test_what_was_asked_is_never_rewritten_and_each_answer_is_one_line(store, artifact):
+    spec = gate("Ship?", approvers=["alice", "bob"], quorum=2)
+    record, _ = ask(store, artifact, spec=spec)
+    asked = store.path(record.id).read_bytes()
+    versions = {store.version(record.id)}
+    store.decide(record.id, "approve", actor="alice", comment="fine")
+    versions.add(store.version(record.id))
+    store.decide(record.id, "approve", actor="bob")
+    versions.add(store.version(record.id))
+    assert store.path(record.id).read_bytes() == asked and len(versions) == 3
+    lines = [json.loads(line) for line in store.answers_path(record.id).read_text().splitlines()]
+    assert [(a["vote"]["by"], a["decision"] is not None) for a in lines] == [
+        ("alice", False),
+        ("bob", True),
+    ]
+    assert store.get(record.id).decision.comment == "fine"
+
+
+def test_a_line_torn_by_a_crash_is_ignored_and_the_next_answer_starts_a_line(store, artifact):
+    spec = gate("Ship?", approvers=["alice", "bob"], quorum=2)
+    record, _ = ask(store, artifact, spec=spec)
+    store.decide(record.id, "approve", actor="alice")
+    answers = store.answers_path(record.id)
+    with open(answers, "a") as f:
+        f.write('{"vote": {"by": "mallory", "cho')  # a crash in the middle of a write
+    assert [v.by for v in store.get(record.id).votes] == ["alice"]
+    assert store.decide(record.id, "approve", actor="bob").decision.by == ["alice", "bob"]
+    assert store.get(record.id).decision.by == ["alice", "bob"]
+    torn, bob = answers.read_text().splitlines()[1:]  # each on a line of its own
+    assert torn.endswith('"cho') and json.loads(bob)["vote"]["by"] == "bob"
+
+
+def test_a_record_from_before_answers_files_is_read_and_answered(store, artifact):
+    spec = gate("Ship?", approvers=["alice", "bob"], quorum=2)
+    record, _ = ask(store, artifact, spec=spec)
+    store.decide(record.id, "approve", actor="alice")
+    old = store.get(record.id).to_json()  # votes inside the record, as stores kept them
+    store.path(record.id).write_text(json.dumps(old))
+    store.answers_path(record.id).unlink()
+    assert [v.by for v in store.get(record.id).votes] == ["alice"]
+    assert store.decide(record.id, "approve", actor="bob").decision.by == ["alice", "bob"]
+    assert stat.S_IMODE(os.stat(store.answers_path(record.id)).st_mode) == 0o600
+    with pytest.raises(Conflict):
+        store.decide(record.id, "reject", actor="alice")
+
+
+def test_answers_left_by_an_interrupted_reset_are_not_inherited(store, artifact):
+    record, _ = ask(store, artifact)
+    store.decide(record.id, "approve", {"lr": 1}, actor="alice")
+    store.path(record.id).rename(store.root / "archive" / "gone.json")  # then the crash
+    records, problems = store.scan()
+    assert records == [] and [p.reason for p in problems] == [
+        "answers of no gate (left by a reset)"
+    ]
+    again, new = ask(store, artifact)
+    assert new and again.decision is None and store.get(record.id).decision is None
 
 
 def test_unknown_and_hostile_ids(store):
@@ -137,7 +197,9 @@ def test_malformed_and_foreign_files_are_reported_not_fatal(store, artifact):
 
 def test_files_are_owner_only_by_default(store, artifact):
     record, _ = ask(store, artifact)
-    for path in (store.path(record.id), store.audit.path, store.root):
+    store.decide(record.id, "approve", {"lr": 1}, actor="alice")
+    paths = (store.path(record.id), store.answers_path(record.id), store.audit.path, store.root)
+    for path in paths:
         assert stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0, path
 
 
