@@ -86,6 +86,19 @@ def fsync_dir(path: Path) -> None:
         os.close(dir_fd)
 
 
+def read_bytes(path: str) -> bytes:
+    """The whole file (``Path.read_bytes`` without the buffered file object: about a
+    fifth of the time, which counts when listing thousands of gates)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def json_text(data: Any) -> str:
     """``data`` as JSON with one top-level key per line: readable, and written by the C
     encoder (``indent`` would switch to the pure-Python one, several times slower)."""

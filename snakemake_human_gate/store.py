@@ -29,7 +29,7 @@ from typing import Any
 
 from .audit import AuditLog
 from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
-from .fsutil import FileLock, append_durably, ensure_dir, modes, write_json_atomic
+from .fsutil import FileLock, append_durably, ensure_dir, modes, read_bytes, write_json_atomic
 from .record import Decision, GateRecord, Vote, answer, check_gate_id, iso
 from .spec import GateSpec
 
@@ -107,7 +107,7 @@ class GateStore:
     def get(self, gid: str) -> GateRecord:
         path = self.path(gid)
         try:
-            return self._read(path)
+            return self._read(str(path), str(self.answers_path(gid)))
         except FileNotFoundError:
             raise UnknownGate(f"no gate {gid!r} in {self.root}") from None
         except (ValueError, KeyError, TypeError) as e:
@@ -121,10 +121,12 @@ class GateStore:
         except FileNotFoundError:
             return asked, 0
 
-    def _read(self, path: Path) -> GateRecord:
-        record = GateRecord.from_json(json.loads(path.read_text()))
+    @staticmethod
+    def _read(asked: str, answers: str | None) -> GateRecord:
+        """The record in file ``asked`` with the lines of file ``answers`` applied."""
+        record = GateRecord.from_json(json.loads(read_bytes(asked)))
         try:
-            text = path.with_suffix(ANSWERS).read_bytes()
+            text = read_bytes(answers) if answers else b""
         except FileNotFoundError:  # not answered yet, in a store made before answers files
             return record
         for line in text.split(b"\n")[:-1]:  # the last is empty, or still being written
@@ -138,31 +140,52 @@ class GateStore:
     def scan(self) -> tuple[list[GateRecord], list[Problem]]:
         """Every record, and every file that is not one (reported, never fatal)."""
         records, problems = [], []
-        for path in sorted((self.root / "gates").iterdir()):
-            if path.name.startswith(".") and path.name.endswith(".tmp"):
-                continue  # a write in progress
-            if path.suffix == ANSWERS:
-                if not path.with_suffix(".json").exists():
-                    problems.append(Problem(path, "answers of no gate (left by a reset)"))
-                continue
-            if path.suffix != ".json":
-                problems.append(Problem(path, "not a gate record (expected <id>.json)"))
-                continue
-            try:
-                record = self._read(path)
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                problems.append(Problem(path, f"unreadable gate record: {e}"))
-                continue
-            if record.id != path.stem:
-                problems.append(Problem(path, f"file name does not match its id {record.id!r}"))
-                continue
-            records.append(record)
+        directory = self.root / "gates"
+        names = set(os.listdir(directory))
+        for name in sorted(names):
+            record = self._scan_one(directory, name, names)
+            if isinstance(record, GateRecord):
+                records.append(record)
+            elif record:
+                problems.append(Problem(directory / name, record))
         return records, problems
+
+    def _scan_one(self, directory: Path, name: str, names: set[str]) -> GateRecord | str:
+        """The record in file ``name``, or what is wrong with it ("" for no record)."""
+        if name.startswith(".") and name.endswith(".tmp"):
+            return ""  # a write in progress
+        stem, _, suffix = name.rpartition(".")
+        if f".{suffix}" == ANSWERS:
+            return "" if f"{stem}.json" in names else "answers of no gate (left by a reset)"
+        if suffix != "json" or not stem:
+            return "not a gate record (expected <id>.json)"
+        try:
+            record = self._read(f"{directory}/{name}", f"{directory}/{stem}{ANSWERS}")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return f"unreadable gate record: {e}"
+        if record.id != stem:
+            return f"file name does not match its id {record.id!r}"
+        return record
 
     # -- changing -------------------------------------------------------------------
 
     def _lock(self, gid: str) -> FileLock:
         return FileLock(self.root / "locks" / f"{gid}.lock", self.file_mode)
+
+    def _clear_answers(self, gid: str) -> None:
+        """An empty answers file, made now so that answering need not create one (and
+        flush the directory); answers left by an interrupted reset are dropped."""
+        path = self.answers_path(gid)
+        flags = os.O_WRONLY | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, self.file_mode)
+        except FileExistsError:
+            fd = os.open(path, flags | os.O_TRUNC)
+            os.fsync(fd)  # (a new file needs no flush: lost, it reads as empty)
+        try:
+            os.fchmod(fd, self.file_mode)
+        finally:
+            os.close(fd)
 
     def _answer(self, gid: str, vote: Vote | None, decision: Decision | None) -> None:
         line = json.dumps(answer(vote, decision), sort_keys=True, separators=(",", ":"))
@@ -197,13 +220,7 @@ class GateStore:
                 requested_by=requested_by,
                 created=time.time(),
             )
-            # answers left by an interrupted reset would be this gate's: start empty
-            fd = os.open(self.answers_path(gid), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.fchmod(fd, self.file_mode)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._clear_answers(gid)
             write_json_atomic(self.path(gid), record.to_json(), self.file_mode)
             self.audit.append(
                 "asked", gid, requested_by, via=via, question=spec.question, rule=rule
