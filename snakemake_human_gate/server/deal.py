@@ -42,6 +42,7 @@ class DealtServer(uvicorn.Server):
         await super().startup(sockets=[])  # no listener of its own
         loop = asyncio.get_running_loop()
         config = self.config
+        starting: set[asyncio.Task[None]] = set()  # (the loop keeps only weak references)
 
         def protocol() -> asyncio.Protocol:
             return config.http_protocol_class(  # type: ignore[call-arg]
@@ -51,7 +52,7 @@ class DealtServer(uvicorn.Server):
         async def serve(sock: socket.socket) -> None:
             try:
                 await loop.connect_accepted_socket(protocol, sock, ssl=config.ssl)
-            except OSError as e:  # a TLS handshake that failed, a client that left
+            except OSError as e:  # a failed TLS handshake (or its timeout), a client gone
                 logger.debug("connection dropped before its first request: %s", e)
                 sock.close()
 
@@ -64,7 +65,9 @@ class DealtServer(uvicorn.Server):
                 loop.remove_reader(self.channel.fileno())
                 self.should_exit = True
             for fd in fds:
-                loop.create_task(serve(socket.socket(fileno=fd)))
+                task = loop.create_task(serve(socket.socket(fileno=fd)))
+                starting.add(task)
+                task.add_done_callback(starting.discard)
 
         self.channel.setblocking(False)
         loop.add_reader(self.channel.fileno(), receive)

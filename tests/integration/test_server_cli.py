@@ -95,6 +95,8 @@ def test_serve_over_tls(store, tmp_path, workers):
             assert answer.json() == {"user": "alice"}  # (with: a TLS socket lives as long)
         with pytest.raises(requests.ConnectionError):
             requests.get(url.replace("https:", "http:") + "/api/me", timeout=30)
+        with requests.get(f"{url}/api/me", headers=headers, verify=str(cert), timeout=30) as again:
+            assert again.status_code == 200  # the failed handshake harmed nothing else
 
 
 def test_serve_refuses_options_that_cannot_work(store, tmp_path):
