@@ -9,7 +9,8 @@ bearer token per client; ``snakemake-gate serve`` runs as a real process on loop
 ``POST /api/gates/{id}/decision``. The clients run on the same machine: on a small one
 the lighter client leaves more CPU to the server. Prints decisions/s and
 latencies, then checks that every gate was decided exactly once, by the client that
-was answered 200, in the records and in the audit log (whose hash chain must verify).
+was answered 200, in the gates' answers (one line each) and in the audit log (whose hash
+chain must verify).
 
 ``--profile FILE`` then also decides ``--gates`` more gates without HTTP (authentication
 and decision as the server does them, in one thread) under cProfile: the time per
@@ -179,6 +180,9 @@ def verify(store: GateStore, ids: list[str], answers: list[tuple[str, str, int]]
         decision = store.get(gid).decision
         if decision is None or decision.by != [deciders.get(gid)]:
             problems.append(f"{gid}: recorded {decision}, answered for {deciders.get(gid)}")
+        lines = store.answers_path(gid).read_text().splitlines()
+        if [json.loads(line)["decision"] is not None for line in lines] != [True]:
+            problems.append(f"{gid}: answers file holds {len(lines)} lines, not one decision")
     entries = list(store.audit.entries())
     decided = Counter(e["gate"] for e in entries if e["event"] == "decided")
     if set(decided) != set(ids) or set(decided.values()) != {1}:
@@ -281,7 +285,7 @@ def main() -> int:
         for problem in problems:
             print(f"PROBLEM: {problem}")
         if not problems:
-            print("every decision recorded exactly once (records and audit log; chain verified)")
+            print("every decision recorded exactly once (answers and audit log; chain verified)")
         if args.profile:
             per = profile_store_path(root / "profile", args.gates, args.profile)
             print(

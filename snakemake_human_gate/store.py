@@ -122,11 +122,11 @@ class GateStore:
             return asked, 0
 
     @staticmethod
-    def _read(asked: str, answers: str | None) -> GateRecord:
+    def _read(asked: str, answers: str) -> GateRecord:
         """The record in file ``asked`` with the lines of file ``answers`` applied."""
         record = GateRecord.from_json(json.loads(read_bytes(asked)))
         try:
-            text = read_bytes(answers) if answers else b""
+            text = read_bytes(answers)
         except FileNotFoundError:  # not answered yet, in a store made before answers files
             return record
         for line in text.split(b"\n")[:-1]:  # the last is empty, or still being written
@@ -179,13 +179,11 @@ class GateStore:
         flags = os.O_WRONLY | os.O_CLOEXEC
         try:
             fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, self.file_mode)
+            os.fchmod(fd, self.file_mode)  # whatever the umask
         except FileExistsError:
             fd = os.open(path, flags | os.O_TRUNC)
             os.fsync(fd)  # (a new file needs no flush: lost, it reads as empty)
-        try:
-            os.fchmod(fd, self.file_mode)
-        finally:
-            os.close(fd)
+        os.close(fd)
 
     def _answer(self, gid: str, vote: Vote | None, decision: Decision | None) -> None:
         line = json.dumps(answer(vote, decision), sort_keys=True, separators=(",", ":"))
