@@ -89,6 +89,9 @@ def serve_dealt(
         pid = os.fork()
         if pid == 0:  # a worker: its own app and event loop; only its channel open
             try:
+                # signals come from the parent only: a Ctrl-C sent to the terminal's
+                # process group as well would arrive twice and cut the shutdown short
+                os.setpgid(0, 0)
                 for sock in (listener, ours, *channels):
                     sock.close()
                 DealtServer(make_config(), theirs).run()

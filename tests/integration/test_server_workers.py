@@ -1,15 +1,17 @@
 """``snakemake-gate serve --workers N``: the parent deals connections to its workers in
-turn, skips a worker that died, and its workers do not outlive it."""
+turn, skips a worker that died, ends with its workers and they with it, and a Ctrl-C
+stops them gracefully, once."""
 
 import http.client
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.gateserver import server_process, wait_answering
+from tests.integration.gateserver import GATE_CLI, server_process, wait_answering
 
 
 def children(pid: int) -> list[int]:
@@ -116,3 +118,26 @@ def test_the_workers_do_not_outlive_the_server_process(two_workers):
         assert time.monotonic() < deadline, "the workers still run without their parent"
         time.sleep(0.1)
     conn.close()
+
+
+def test_ctrl_c_in_a_terminal_stops_the_workers_gracefully(tmp_path):
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*GATE_CLI, "--dir", str(tmp_path / "gates"), "serve", "--port", "0", "--workers", "2"],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,  # its own process group, as a shell gives a command
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_text().count("Application startup complete") < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets it
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert text.count("Application shutdown complete") == 2 and "Traceback" not in text, text
