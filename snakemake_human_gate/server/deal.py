@@ -108,7 +108,7 @@ def serve_dealt(
     def pass_on(signum: int, _: Any) -> None:
         nonlocal signalled
         signalled = True
-        for child in live:
+        for child in list(live):  # (a SIGCHLD may change it meanwhile)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
         if dealing:
