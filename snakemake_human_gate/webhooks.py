@@ -13,15 +13,19 @@ bytes, as GitHub does), so a shell sender needs only
 
 The signature covers the timestamp, so an old request cannot be given a fresh one, and
 requests more than ``window`` seconds from the server's clock are refused. Within the
-window a captured request can be replayed: harmless for a decision (write-once: a second
-answer is a Conflict), but it can restore a vote its sender changed meanwhile; a server
-that must rule that out remembers the signatures it accepted during the window.
+window a captured request could be replayed (harmless for a decision, write-once, but it
+could restore a vote its sender changed meanwhile), so :meth:`WebhookSecrets.first_use`
+remembers each accepted signature until its timestamp is out of the window: one empty
+file per signature in ``<root>/auth/seen-signatures/``, made with ``O_EXCL``, so every
+server process sees it, and so does a restarted server.
 
 Secrets are stored as they are (HMAC needs them) in ``<root>/auth/webhooks.json``, 0o600.
 """
 
+import contextlib
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import time
@@ -31,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .auth import (
+    SECRET_DIR_MODE,
+    SECRET_FILE_MODE,
     AuthError,
     auth_dir,
     check_name,
@@ -121,7 +127,9 @@ class WebhookSecrets:
     def __init__(self, root: Path, share: str) -> None:
         directory = auth_dir(root, share)
         self.path = directory / "webhooks.json"
+        self.seen = directory / "seen-signatures"
         self._lock = private_lock(directory, "webhooks")
+        self._pruned = 0.0  # when seen signatures were last pruned (by this process)
 
     def add(self, name: str, user: str, *, now: float | None = None) -> str:
         """A new sender acting as ``user``; its secret (64 hex digits), for the sender."""
@@ -166,6 +174,35 @@ class WebhookSecrets:
         sender = self.get(header(headers, SENDER_HEADER))
         verify_request(sender.secret, headers, body, now, window)
         return sender
+
+    def first_use(self, signed: str, now: float, window: float = DEFAULT_WINDOW) -> None:
+        """Refuse (AuthError) a verified request's signature seen before: a replay.
+
+        A signature is kept for twice the window after it was accepted (its timestamp
+        may have been up to a window ahead); after that its request is refused as stale.
+        """
+        path = self.seen / hashlib.sha256(signed.encode()).hexdigest()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            try:
+                fd = os.open(path, flags, SECRET_FILE_MODE)
+            except FileNotFoundError:  # the first signed request of this store
+                with contextlib.suppress(FileExistsError):
+                    self.seen.mkdir(mode=SECRET_DIR_MODE)
+                fd = os.open(path, flags, SECRET_FILE_MODE)
+        except FileExistsError:
+            raise AuthError("this signed request was received before", "replayed") from None
+        os.close(fd)
+        if now - self._pruned > window:
+            self._pruned = now
+            self._forget_seen(before=now - 2 * window)
+
+    def _forget_seen(self, before: float) -> None:
+        with os.scandir(self.seen) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < before:
+                        os.unlink(entry.path)
 
     def _senders(self) -> dict[str, dict[str, Any]]:
         return read_entries(self.path, "senders", {"secret", "user", "created"})

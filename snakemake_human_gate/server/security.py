@@ -5,8 +5,9 @@ Plain Python (no FastAPI): :class:`Guard` turns request headers and the raw body
 writes every refusal to the store's audit log as a ``refused`` event with the reason,
 the client's address, and the gate and user when known.
 
-A signed request is accepted once: its signature is remembered while its timestamp is
-within the window, and the same request again is refused (per server process).
+A signed request is accepted once: its signature is remembered (in the store, for every
+server process) while its timestamp is within the window, and the same request again is
+refused.
 
 Failed authentications count against the client's address (:class:`FailureLimiter`);
 over the limit, every request of that client is answered 429 without looking at its
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 UNKNOWN_ACTOR = "(unknown)"  # not a valid user name: never confused with one
 MAX_DETAIL = 300
 _FORGET_LOCKOUTS_AT = 10_000
-_FORGET_SIGNATURES_AT = 100_000
 
 
 class BodyTooLarge(GateError):
@@ -112,7 +112,6 @@ class Guard:
     limiter: FailureLimiter
     window: float = DEFAULT_WINDOW  # seconds a signed request stays valid
     _lockouts: dict[str, float] = field(default_factory=dict)  # client -> audited until
-    _signatures: dict[str, float] = field(default_factory=dict)  # accepted -> kept until
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- authentication -------------------------------------------------------------
@@ -153,20 +152,10 @@ class Guard:
             )
         try:
             sender = self.webhooks.authenticate(headers, body, now, self.window)
-            self._first_use(header(headers, SIGNATURE_HEADER), now)
+            self.webhooks.first_use(header(headers, SIGNATURE_HEADER), now, self.window)
         except AuthError as e:
             raise self.failed(e, client, now) from None
         return Caller(sender.user, f"webhook:{sender.name}@{client}", client)
-
-    def _first_use(self, signature: str, now: float) -> None:
-        """Refuse a signature accepted before: a replay within the window (this process)."""
-        with self._lock:
-            if self._signatures.get(signature, 0.0) > now:
-                raise AuthError("this signed request was received before", "replayed")
-            if len(self._signatures) >= _FORGET_SIGNATURES_AT:
-                current = [(s, t) for s, t in self._signatures.items() if t > now]
-                self._signatures = dict(current[-(_FORGET_SIGNATURES_AT // 2) :])
-            self._signatures[signature] = now + 2 * self.window  # the timestamp's +- window
 
     def check_limit(self, client: str, now: float) -> None:
         """Refused (429) while the client is locked out after too many failures."""

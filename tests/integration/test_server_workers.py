@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from snakemake_human_gate.store import GateStore
+from snakemake_human_gate.webhooks import SENDER_HEADER, WebhookSecrets, sign_request
 from tests.integration.gateserver import GATE_CLI, server_process, wait_answering
 
 
@@ -64,6 +66,19 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
+def get(url: str, headers: dict[str, str]) -> int:
+    """The status of ``GET url`` on a connection of its own (so: dealt to the next worker)."""
+    host, port = url.removeprefix("http://").split("/")[0].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("GET", "/" + url.split("/", 3)[3], headers=headers)
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def two_workers(tmp_path):
     store = tmp_path / "gates"
@@ -86,6 +101,21 @@ def test_connections_are_dealt_to_the_workers_in_turn(two_workers):
     finally:
         for conn in conns:
             conn.close()
+
+
+def test_a_signed_request_is_refused_again_by_the_other_worker_and_after_a_restart(tmp_path):
+    store = tmp_path / "gates"
+    secret = WebhookSecrets(store, "private").add("chatbot", "alice")
+    headers = {SENDER_HEADER: "chatbot", **sign_request(secret.encode(), b"", int(time.time()))}
+    with server_process(store, "--port", "0", "--workers", "2") as (url, _):
+        wait_answering(url)
+        assert get(f"{url}/api/me", headers) == 200
+        assert get(f"{url}/api/me", headers) == 401  # the next connection: the other worker
+    with server_process(store, "--port", "0", "--workers", "2") as (url, _):
+        wait_answering(url)
+        assert get(f"{url}/api/me", headers) == 401
+    replayed = [e for e in GateStore(store).audit.entries() if e.get("auth") == "replayed"]
+    assert len(replayed) == 2
 
 
 def test_a_worker_that_died_is_skipped(two_workers):

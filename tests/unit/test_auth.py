@@ -1,10 +1,12 @@
 """Authentication for the gate server: tokens, signed requests, one-click links, limiter."""
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
 import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -321,6 +323,32 @@ def test_webhook_request_refusals(root):
         webhooks.authenticate(
             {SENDER_HEADER: "chatbot", **sign_request(other, body, int(NOW))}, body, now=NOW
         )
+
+
+def test_a_signature_is_accepted_once_whichever_server_process_sees_it(root):
+    first, second = WebhookSecrets(root, "private"), WebhookSecrets(root, "private")
+    first.first_use("sha256=" + "a" * 64, NOW)
+    for webhooks in (first, second):  # two worker processes, or a server and its restart
+        with refused("replayed"):
+            webhooks.first_use("sha256=" + "a" * 64, NOW + 1)
+    second.first_use("sha256=" + "b" * 64, NOW + 2)
+    assert mode(first.seen) == 0o700
+    assert sorted(mode(p) for p in first.seen.iterdir()) == [0o600, 0o600]
+
+
+def sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_seen_signatures_are_forgotten_once_their_requests_would_be_stale(root):
+    now = time.time()
+    WebhookSecrets(root, "private").first_use("old", now)
+    WebhookSecrets(root, "private").first_use("recent", now)
+    old, recent = (WebhookSecrets(root, "private").seen / sha256(s) for s in ("old", "recent"))
+    os.utime(old, (now - 601, now - 601))  # twice the default window (300 s), and more
+    os.utime(recent, (now - 599, now - 599))
+    WebhookSecrets(root, "private").first_use("new", now)  # a new process prunes first
+    assert not old.exists() and recent.exists()
 
 
 def test_webhook_senders_are_added_once_and_removed(root):
