@@ -81,7 +81,8 @@ def serve_dealt(
     listener: socket.socket, workers: int, make_config: Callable[[], uvicorn.Config]
 ) -> None:
     """Fork ``workers`` processes and deal them the connections ``listener`` accepts,
-    until SIGINT or SIGTERM (passed on to them); GateError when every worker has exited."""
+    until SIGTERM or SIGINT (passed on to them; KeyboardInterrupt after the latter), or
+    GateError when every worker has exited."""
     channels: list[socket.socket] = []
     children = []
     for _ in range(workers):
@@ -103,11 +104,11 @@ def serve_dealt(
         children.append(pid)
 
     live = set(children)
-    dealing, signalled = True, False
+    dealing, received = True, 0  # the signal that stopped the dealing
 
     def pass_on(signum: int, _: Any) -> None:
-        nonlocal signalled
-        signalled = True
+        nonlocal received
+        received = received or signum
         for child in list(live):  # (a SIGCHLD may change it meanwhile)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
@@ -138,7 +139,9 @@ def serve_dealt(
         for child in live:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(child, 0)
-    if not signalled:
+    if received == signal.SIGINT:
+        raise KeyboardInterrupt  # as with one worker: the command exits with status 130
+    if not received:
         raise GateError("every worker process has exited (see their errors above)")
 
 

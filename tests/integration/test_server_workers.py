@@ -150,7 +150,9 @@ def test_the_workers_do_not_outlive_the_server_process(two_workers):
     conn.close()
 
 
-def test_ctrl_c_in_a_terminal_stops_the_workers_gracefully(tmp_path):
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+def test_a_signal_to_the_process_group_stops_the_workers_gracefully(tmp_path, signum, status):
+    """Ctrl-C in a terminal (SIGINT), or a service manager stopping the unit (SIGTERM)."""
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -164,8 +166,8 @@ def test_ctrl_c_in_a_terminal_stops_the_workers_gracefully(tmp_path):
         while log.read_text().count("Application startup complete") < 2:
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets it
-        assert proc.wait(30) == 0
+        os.killpg(proc.pid, signum)  # the whole group gets it
+        assert proc.wait(30) == status  # (130 for SIGINT: as with one worker)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
