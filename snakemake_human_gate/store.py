@@ -29,7 +29,15 @@ from typing import Any
 
 from .audit import AuditLog
 from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
-from .fsutil import FileLock, append_durably, ensure_dir, modes, read_bytes, write_json_atomic
+from .fsutil import (
+    FileLock,
+    append_durably,
+    ensure_dir,
+    modes,
+    open_shared,
+    read_bytes,
+    write_json_atomic,
+)
 from .record import Decision, GateRecord, Vote, answer, check_gate_id, iso
 from .spec import GateSpec
 
@@ -175,15 +183,13 @@ class GateStore:
     def _clear_answers(self, gid: str) -> None:
         """An empty answers file, made now so that answering need not create one (and
         flush the directory); answers left by an interrupted reset are dropped."""
-        path = self.answers_path(gid)
-        flags = os.O_WRONLY | os.O_CLOEXEC
+        fd = open_shared(self.answers_path(gid), os.O_WRONLY | os.O_CLOEXEC, self.file_mode)
         try:
-            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, self.file_mode)
-            os.fchmod(fd, self.file_mode)  # whatever the umask
-        except FileExistsError:
-            fd = os.open(path, flags | os.O_TRUNC)
-            os.fsync(fd)  # (a new file needs no flush: lost, it reads as empty)
-        os.close(fd)
+            if os.fstat(fd).st_size:  # (a new file needs no flush: lost, it reads as empty)
+                os.ftruncate(fd, 0)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _answer(self, gid: str, vote: Vote | None, decision: Decision | None) -> None:
         line = json.dumps(answer(vote, decision), sort_keys=True, separators=(",", ":"))

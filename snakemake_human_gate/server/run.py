@@ -155,10 +155,10 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         f"{options.scheme}://{host}:{sock.getsockname()[1]}/{workers}"
     )
     if options.workers == 1:
-        uvicorn.Server(uvicorn.Config(app, **_uvicorn_options(options))).run(sockets=[sock])
-    else:
-        serve_dealt(sock, options.workers, lambda: _worker_config(options))
+        uvicorn.Server(_config(options, app)).run(sockets=[sock])
+    else:  # each worker makes its own app
+        serve_dealt(sock, options.workers, lambda: _config(options, options.app.create()))
 
 
-def _worker_config(options: ServeOptions) -> uvicorn.Config:
-    return uvicorn.Config(options.app.create(), **_uvicorn_options(options))
+def _config(options: ServeOptions, app: FastAPI) -> uvicorn.Config:
+    return uvicorn.Config(app, **_uvicorn_options(options))

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -43,11 +44,15 @@ def sockets_of(pid: int) -> set[int]:
     return inodes
 
 
+def connection(url: str) -> http.client.HTTPConnection:
+    address = urlsplit(url)
+    return http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+
+
 def connect(url: str, count: int) -> list[http.client.HTTPConnection]:
     """``count`` keep-alive connections opened at once (as by a proxy's pool or a load
     test), each then answered once (so that a worker holds it)."""
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    conns = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(count)]
+    conns = [connection(url) for _ in range(count)]
     for conn in conns:
         conn.connect()
     for conn in conns:
@@ -66,12 +71,11 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
-def get(url: str, headers: dict[str, str]) -> int:
-    """The status of ``GET url`` on a connection of its own (so: dealt to the next worker)."""
-    host, port = url.removeprefix("http://").split("/")[0].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+def get(url: str, path: str, headers: dict[str, str]) -> int:
+    """The status of ``GET path`` on a connection of its own (so: dealt to the next worker)."""
+    conn = connection(url)
     try:
-        conn.request("GET", "/" + url.split("/", 3)[3], headers=headers)
+        conn.request("GET", path, headers=headers)
         answer = conn.getresponse()
         answer.read()
         return answer.status
@@ -109,11 +113,11 @@ def test_a_signed_request_is_refused_again_by_the_other_worker_and_after_a_resta
     headers = {SENDER_HEADER: "chatbot", **sign_request(secret.encode(), b"", int(time.time()))}
     with server_process(store, "--port", "0", "--workers", "2") as (url, _):
         wait_answering(url)
-        assert get(f"{url}/api/me", headers) == 200
-        assert get(f"{url}/api/me", headers) == 401  # the next connection: the other worker
+        assert get(url, "/api/me", headers) == 200
+        assert get(url, "/api/me", headers) == 401  # the next connection: the other worker
     with server_process(store, "--port", "0", "--workers", "2") as (url, _):
         wait_answering(url)
-        assert get(f"{url}/api/me", headers) == 401
+        assert get(url, "/api/me", headers) == 401
     replayed = [e for e in GateStore(store).audit.entries() if e.get("auth") == "replayed"]
     assert len(replayed) == 2
 
