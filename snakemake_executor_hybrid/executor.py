@@ -1,7 +1,10 @@
 """The ``hybrid`` executor: ask routing which backend takes a job, hand it over.
 
 Backends report submission, success and failure to Snakemake themselves; this
-class only routes, creates backends on first use and fans out cancel/shutdown.
+class only routes, creates backends on first use (through the registry) and fans
+out cancel/shutdown. It is also the backends' host (``backends.base.Host``): the
+inner Snakemake call of a spawned job, the delegate plugins' settings, the
+arguments that apply containers in spawned jobs.
 """
 
 import os
@@ -10,7 +13,6 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-from snakemake.common.tbdstring import TBDString
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.real import RealExecutor
@@ -19,23 +21,28 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 
 from snakemake_human_gate.errors import GateError
 
-from . import routing
+from . import compat, routing
 from .backends import BACKENDS
+from .backends.base import Backend
 from .containers.plan import ContainerPlan
 from .gates import GateWaiter, free_gated_rules
+from .settings import ExecutorSettings, delegate_settings
 
 
 class Executor(RealExecutor):
     def __post_init__(self) -> None:
-        self.settings = self.workflow.executor_settings  # validated when built
+        compat.check()
+        # None under the Python API when no settings object was given
+        self.settings = self.workflow.executor_settings or ExecutorSettings()
         self.routes = routing.parse_routes(self.settings.routes)
         self.local_cores = (
             self.settings.local_cores
-            or self.workflow.resource_settings.local_cores
+            or compat.local_cores(self.workflow)
             or os.cpu_count()
             or 1
         )
-        self._backends: dict[str, Any] = {}
+        self._backends: dict[str, Backend] = {}
+        self._plugin_settings: dict[str, Any] = {}
         self._lock = threading.Lock()
         gated = free_gated_rules(self.workflow)
         self._gates = GateWaiter(self, self.settings, gated) if gated else None
@@ -44,37 +51,37 @@ class Executor(RealExecutor):
             self.settings,
             self.logger,
             self._static_backend,
-            tuple(BACKENDS),
+            {name: spec.capabilities for name, spec in BACKENDS.items()},
             skip=gated,
         )
+        for warning in routing.unmatched(
+            self.routes, (compat.rule_name(r) for r in compat.rules(self.workflow))
+        ):
+            self.logger.warning(warning)
         self._validate_planned_jobs()
 
     # -- routing ----------------------------------------------------------------
 
     def _resource_source(self, rule: str) -> str:
-        overwritten = self.workflow.resource_settings.overwrite_resources or {}
-        if routing.RESOURCE in overwritten.get(rule, {}):
+        if compat.is_overwritten(self.workflow, rule, routing.RESOURCE):
             return f"--set-resources {rule}:{routing.RESOURCE}=..."
         return f"resource '{routing.RESOURCE}' of rule '{rule}'"
 
-    def choose(self, job: JobExecutorInterface) -> routing.Choice | None:
-        """The backend of a job; every member of a group job must agree.
+    def _choose_one(self, rule: str, value: object) -> routing.Choice:
+        return routing.choose(
+            rule, value, self._resource_source(rule), self.routes, self.settings.default_backend
+        )
 
-        None while an ``executor`` resource still depends on missing input.
-        """
+    def choose(self, job: JobExecutorInterface) -> routing.Choice:
+        """The backend of a ready job; every member of a group job must agree."""
         members = list(job.jobs) if job.is_group() else [job]
-        if any(isinstance(m.resources.get(routing.RESOURCE), TBDString) for m in members):
-            return None
-        choices = {
-            routing.choose(
-                member.rule.name,
-                member.resources.get(routing.RESOURCE),
-                self._resource_source(member.rule.name),
-                self.routes,
-                self.settings.default_backend,
+        values = {m.rule.name: m.resources.get(routing.RESOURCE) for m in members}
+        if any(compat.is_tbd(value) for value in values.values()):
+            raise WorkflowError(
+                f"Rule '{job.name}': resource '{routing.RESOURCE}' is still "
+                "undetermined at dispatch (it depends on input that is missing)."
             )
-            for member in members
-        }
+        choices = {self._choose_one(rule, value) for rule, value in values.items()}
         backends = {c.backend for c in choices}
         if len(backends) > 1:
             detail = "; ".join(sorted(f"{c.backend} ({c.source})" for c in choices))
@@ -86,45 +93,68 @@ class Executor(RealExecutor):
         routing.check_available(choice, job.name)
         return choice
 
+    def _planned_choice(self, job: Any) -> routing.Choice | None:
+        """The backend of a planned (not yet ready) single job, evaluating only its
+        ``executor`` resource; None while that depends on what is not there yet."""
+        try:
+            value = compat.job_resource(job, routing.RESOURCE)
+        except Exception:  # noqa: BLE001 - a function of missing input: check at dispatch
+            return None
+        if compat.is_tbd(value):
+            return None
+        choice = self._choose_one(job.rule.name, value)
+        routing.check_available(choice, job.rule.name)
+        return choice
+
     def _static_backend(self, rule: Any) -> str | None:
         """The backend of every job of ``rule``; None if it depends on the job."""
-        if self.workflow.is_local(rule):
+        if compat.is_localrule(self.workflow, rule):
             return "local"  # Snakemake runs localrules itself
-        res = rule.resources.get(routing.RESOURCE)
-        if res is not None and res.is_evaluable():
+        known, value = compat.static_resource(rule, routing.RESOURCE)
+        if not known:
             return None
-        return routing.choose(
-            rule.name,
-            None if res is None else res.value,
-            self._resource_source(rule.name),
-            self.routes,
-            self.settings.default_backend,
-        ).backend
+        return self._choose_one(rule.name, value).backend
 
     def _validate_planned_jobs(self) -> None:
         """Fail at start-up on a bad route or container of any rule this run will execute."""
         seen: set[str] = set()
-        for job in self.workflow.dag.needrun_jobs():
+        for job in compat.needrun_jobs(self.workflow):
             if self._is_gate(job):
                 continue
             self._containers.check(job.rule.name)
             if job.is_local or job.rule.name in seen:
                 continue
             seen.add(job.rule.name)
-            choice = self.choose(job)
+            choice = self._planned_choice(job)
             if choice is not None:  # else checked at dispatch, once input exists
                 self.backend(choice.backend)
 
     def _is_gate(self, job: JobExecutorInterface) -> bool:
         return self._gates is not None and self._gates.owns(job)
 
-    def backend(self, name: str) -> Any:
+    def backend(self, name: str) -> Backend:
         with self._lock:
             if name not in self._backends:
-                self._backends[name] = (
-                    BACKENDS[name].load().create(self.workflow, self.logger, self)
-                )
+                self._backends[name] = BACKENDS[name].create(self)
             return self._backends[name]
+
+    # -- what backends ask of their host ------------------------------------------
+
+    def plugin_settings(self, backend: str) -> Any:
+        if backend not in self._plugin_settings:
+            self._plugin_settings[backend] = delegate_settings(
+                self.settings, backend, self.logger
+            )
+        return self._plugin_settings[backend]
+
+    def container_args(self) -> str:
+        """``--set-resources`` giving container rules their launcher in a spawned Snakemake."""
+        return compat.set_resources_arg(self.workflow, self._containers.shell_exec())
+
+    def group_cores(self, job: JobExecutorInterface) -> int:
+        """Cores of a group job's inner Snakemake: what its members need at once
+        (Snakemake sums the threads of jobs that must run together, e.g. a pipe group)."""
+        return max(1, int(job.resources.get("_cores", 1)))
 
     # -- Snakemake executor interface -----------------------------------------
 
@@ -142,11 +172,6 @@ class Executor(RealExecutor):
                 for member in job.jobs if job.is_group() else [job]:
                     self._containers.check(member.rule.name)
                 choice = self.choose(job)
-                if choice is None:
-                    raise WorkflowError(
-                        f"Rule '{job.name}': resource '{routing.RESOURCE}' is still "
-                        "undetermined at dispatch (it depends on input that is missing)."
-                    )
             except WorkflowError as e:
                 self.report_job_error(SubmittedJobInfo(job), msg=str(e))
                 continue
@@ -166,19 +191,16 @@ class Executor(RealExecutor):
             super().print_job_error(job_info, msg, **kwargs)
             return
         # A gate runs no command: report the decision without the (unused) shell line.
-        from snakemake.logging import logger
-
-        info = job.get_log_error_info(msg, **kwargs)
+        info = compat.job_error_info(job, msg, **kwargs)
         info["shellcmd"] = None
-        logger.error(f"Error in rule {job.rule.name}, jobid: {job.jobid}", extra=info)
-
-    def group_cores(self, job: JobExecutorInterface) -> int:
-        """Cores a local group job holds (and passes to its inner Snakemake)."""
-        return max(1, min(int(job.resources.get("_cores", 1)), self.local_cores))
+        compat.log_error(f"Error in rule {job.rule.name}, jobid: {job.jobid}", info)
 
     def get_job_args(self, job: JobExecutorInterface, **kwargs: Any) -> str:
         kwargs.setdefault("cores", self.group_cores(job))
         return super().get_job_args(job, **kwargs)
+
+    def additional_general_args(self) -> str:
+        return self.container_args()
 
     @property
     def cores(self) -> int:
@@ -203,6 +225,6 @@ class Executor(RealExecutor):
         for backend in self._started():
             backend.shutdown()
 
-    def _started(self) -> list[Any]:
+    def _started(self) -> list[Backend]:
         with self._lock:
             return list(self._backends.values())

@@ -24,6 +24,8 @@ from snakemake_human_gate.errors import GateError
 from snakemake_human_gate.outcome import settle
 from snakemake_human_gate.store import GateStore, resolve_dir
 
+from . import compat
+
 # Stable for this long with only gates left -> --hybrid-exit-when-waiting exits.
 QUIET_SECONDS = 1.0
 
@@ -31,16 +33,17 @@ QUIET_SECONDS = 1.0
 def free_gated_rules(workflow: Any) -> frozenset[str]:
     """Make every gated rule hold no job slot and no core while it waits; their names."""
     names = set()
-    for rule in workflow.rules:
-        if find_gate(rule.params) is not None:
-            if rule.group is not None:
+    for rule in compat.rules(workflow):
+        if find_gate(compat.rule_params(rule)) is not None:
+            group = compat.rule_group(rule)
+            if group is not None:
                 raise WorkflowError(
-                    f"Rule '{rule.name}' is a gate but belongs to group '{rule.group}': a "
+                    f"Rule '{rule.name}' is a gate but belongs to group '{group}': a "
                     "gate waits for a person and cannot share a job with other rules. "
                     "Remove it from the group."
                 )
-            rule.resources["_nodes"] = 0
-            rule.resources["_cores"] = 0
+            compat.set_rule_resource(rule, "_nodes", 0)
+            compat.set_rule_resource(rule, "_cores", 0)
             names.add(rule.name)
     return frozenset(names)
 
@@ -76,8 +79,8 @@ class GateWaiter:
             announcer = Announcer(self.store, targets=settings.gate_notify, url=settings.gate_url)
         except GateError as e:
             raise WorkflowError(f"Gate notifications: {e}") from None
-        for rule in workflow.rules:
-            spec = find_gate(rule.params) if rule.name in self.gated_rules else None
+        for rule in compat.rules(workflow):
+            spec = find_gate(compat.rule_params(rule)) if rule.name in self.gated_rules else None
             if spec is not None:
                 try:
                     announcer.targets(spec)
@@ -92,12 +95,12 @@ class GateWaiter:
         return not job.is_group() and job.rule.name in self.gated_rules
 
     def submit(self, job: Any) -> None:
-        spec = find_gate(job.params)
+        spec = find_gate(compat.rule_params(job))
         if spec is None:
             raise ValueError(f"job {job.jobid} of rule {job.rule.name} is not gated")
         record, new = self.store.ask(
             rule=job.rule.name,
-            wildcards=dict(job.wildcards_dict),
+            wildcards=compat.job_wildcards(job),
             inputs=list(job.input),
             output=job.output[0],
             spec=spec,
@@ -161,14 +164,13 @@ class GateWaiter:
             self._executor.report_job_success(waiting.job_info)
 
     def _maybe_exit(self, quiet_since: float | None) -> float | None:
-        scheduler = self._executor.workflow.scheduler
         with self._lock:
             gate_jobs = {w.job_info.job for w in self._waiting.values()}
         try:  # the scheduler's sets change under us: look again next time
-            running = set(scheduler.running)
-            ready = set(scheduler.open_jobs) - running
+            running, open_jobs = compat.scheduler_jobs(self._executor.workflow)
         except RuntimeError:
             return None
+        ready = open_jobs - running
         if not gate_jobs or running - gate_jobs or ready:
             return None
         now = time.monotonic()
@@ -191,8 +193,8 @@ class GateWaiter:
         self._logger.info("\n".join(lines))
         for record in pending:
             job = self._waiting[record.id].job_info.job
-            self._executor.workflow.persistence.cleanup(job)
-        self._executor.workflow.persistence.unlock()
+            compat.release_job(self._executor.workflow, job)
+        compat.unlock(self._executor.workflow)
         self.announcer.close(timeout=10)  # the news of these gates must still go out
         logging.shutdown()
         os._exit(0)

@@ -9,6 +9,7 @@ Precedence, most specific first:
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import get_close_matches
 from fnmatch import fnmatchcase
 
 from snakemake_interface_common.exceptions import WorkflowError
@@ -66,6 +67,22 @@ def choose(
                 route.backend, f"route '{route.pattern}={route.backend}' of --hybrid-routes"
             )
     return Choice(default, "--hybrid-default-backend")
+
+
+def unmatched(routes: Iterable[Route], rule_names: Iterable[str]) -> list[str]:
+    """A warning for each route whose pattern matches no rule, naming the closest rules."""
+    names = sorted(set(rule_names))
+    warnings = []
+    for route in routes:
+        if any(fnmatchcase(name, route.pattern) for name in names):
+            continue
+        close = get_close_matches(route.pattern, names, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        warnings.append(
+            f"hybrid: route '{route.pattern}={route.backend}' of --hybrid-routes matches "
+            f"no rule of this workflow.{hint}"
+        )
+    return warnings
 
 
 def check_backend_name(name: str, source: str, rule: str | None = None) -> None:

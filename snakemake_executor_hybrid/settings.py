@@ -1,6 +1,7 @@
 """Executor settings (``--hybrid-*`` flags, ``hybrid-*`` profile keys)."""
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Optional
 
 from snakemake_interface_common.exceptions import WorkflowError
@@ -11,7 +12,7 @@ from snakemake_interface_executor_plugins.settings import (
 
 from snakemake_human_gate.fsutil import SHARE_MODES
 
-from . import routing
+from . import compat, routing
 from .backends import BACKENDS
 from .containers.runtimes import parse_runtimes, split_args, split_names
 
@@ -28,7 +29,7 @@ class ExecutorSettings(ExecutorSettingsBase):
     default_backend: str = setting(
         "local",
         "Backend for rules that name none (resource 'executor') and "
-        "match no route. One of: local, slurm.",
+        f"match no route. One of: {', '.join(sorted(BACKENDS))}.",
     )
     routes: Optional[str] = setting(  # noqa: UP045 (argparse needs typing.Optional)
         None,
@@ -105,8 +106,17 @@ class ExecutorSettings(ExecutorSettingsBase):
         "Rerun Snakemake later: decided gates are not asked again.",
     )
 
-    def __post_init__(self) -> None:
+    # Python API only (no flag): the settings objects of the Snakemake executor
+    # plugins the backends reuse, by backend name, e.g.
+    # ExecutorSettings(backend_settings={"slurm": slurm_plugin.ExecutorSettings(...)}).
+    # On the command line those plugins' own flags (--slurm-*) are read instead.
+    backend_settings: InitVar[Optional[Mapping[str, Any]]] = None  # noqa: UP045
+
+    def __post_init__(self, backend_settings: Mapping[str, Any] | None = None) -> None:
         """Refuse bad values when Snakemake reads the flags, naming the flag."""
+        self.plugin_settings = dict(backend_settings or {})
+        for name, value in self.plugin_settings.items():
+            _check_plugin_settings(name, value)
 
         routing.check_backend_name(
             self.default_backend, "--hybrid-default-backend (profile key 'hybrid-default-backend')"
@@ -128,6 +138,49 @@ class ExecutorSettings(ExecutorSettingsBase):
                 f"--hybrid-gate-share: unknown share mode {self.gate_share!r}: use one of "
                 f"{', '.join(SHARE_MODES)}."
             )
+
+
+def _check_plugin_settings(backend: str, value: Any) -> None:
+    where = f"ExecutorSettings(backend_settings={{{backend!r}: ...}})"
+    spec = BACKENDS.get(backend)
+    if spec is None or spec.capabilities.plugin is None:
+        takes = sorted(n for n, s in BACKENDS.items() if s.capabilities.plugin)
+        raise WorkflowError(
+            f"{where}: backend {backend!r} reuses no Snakemake executor plugin; "
+            f"settings objects are taken for: {', '.join(takes)}."
+        )
+    if spec.missing() is None:
+        cls = compat.plugin_settings_class(spec.capabilities.plugin)
+        if cls is not None and not isinstance(value, cls):
+            raise WorkflowError(
+                f"{where}: expected a {cls.__module__}.{cls.__name__}, got "
+                f"{type(value).__name__}."
+            )
+
+
+def delegate_settings(settings: ExecutorSettings, backend: str, logger: Any) -> Any:
+    """The settings of the executor plugin ``backend`` reuses.
+
+    Snakemake builds settings only for the selected executor (``hybrid``); the
+    flags and profile keys of the reused plugin (``--slurm-*``) are parsed but
+    dropped. In order: an object given through the Python API
+    (``backend_settings``), else those flags read again from the command line,
+    else the plugin's defaults.
+    """
+    plugin = BACKENDS[backend].capabilities.plugin
+    if plugin is None:
+        return None
+    if backend in settings.plugin_settings:
+        return settings.plugin_settings[backend]
+    args = compat.command_line_args()
+    if args is not None:
+        return compat.plugin_settings(plugin, args)
+    logger.info(
+        f"hybrid: no settings given for the {backend} backend (Python API): using the "
+        f"defaults of the {plugin} executor plugin; pass them with "
+        f"ExecutorSettings(backend_settings={{{backend!r}: ...}})."
+    )
+    return compat.plugin_settings_class(plugin)()
 
 
 common_settings = CommonSettings(

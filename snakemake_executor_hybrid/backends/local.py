@@ -1,26 +1,34 @@
 """The ``local`` backend: run jobs on the submitting machine.
 
 Single jobs run exactly as under Snakemake's own local executor (it is reused
-here), but only while their threads fit in the backend's own core budget;
-Snakemake does not enforce ``--local-cores`` for remote executors. Group jobs
-run as one inner ``python -m snakemake`` process, as a cluster would run them,
-so that jobs depending on each other inside a group run in order.
+here): in-process, except jobs with a ``run:`` block or a ``shadow:`` directory,
+which get a process of their own (a shadow job changes its working directory;
+several at once in one process would pull it from under each other). They start
+only while their threads fit in the backend's core budget; Snakemake does not
+enforce ``--local-cores`` for remote executors. Group jobs run as one inner
+``python -m snakemake`` process with the cores their members need at once, as a
+cluster would run them (members of a pipe group must all run together).
 """
 
-import os
-import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from snakemake.executors.local import Executor as SnakemakeLocalExecutor
-from snakemake.shell import shell
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
+
+from .. import compat
+from ..processes import terminate_tree
+from .base import Host
+
+# How long a cancel keeps looking for the shell command of an in-process job that
+# was between being started and starting its command.
+CANCEL_GRACE_SECONDS = 10.0
 
 
 class CoreBudget:
@@ -36,11 +44,6 @@ class CoreBudget:
     def clamp(self, cores: int) -> int:
         return max(0, min(int(cores), self.total))
 
-    @property
-    def free(self) -> int:
-        with self._cond:
-            return self._free
-
     @contextmanager
     def hold(self, cores: int) -> Iterator[int]:
         need = self.clamp(cores)
@@ -55,94 +58,66 @@ class CoreBudget:
                 self._cond.notify_all()
 
 
-def descendants(pid: int) -> list[int]:
-    """All processes below ``pid``, read from /proc (empty where there is none)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                # the command name (field 2) may hold spaces: split after ')'
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+_SnakemakeLocal: Any = compat.local_executor_class()
 
 
-def terminate_tree(pid: int) -> None:
-    """SIGTERM a job's process and everything it started (a shell's children
-    would otherwise outlive it)."""
-    for target in [*descendants(pid), pid]:
-        with suppress(ProcessLookupError, PermissionError):
-            os.kill(target, signal.SIGTERM)
-
-
-class LocalBackend(SnakemakeLocalExecutor):
+class LocalBackend(_SnakemakeLocal):
     name = "local"
     pool: ThreadPoolExecutor
 
-    def __init__(
-        self,
-        workflow: Any,
-        logger: Any,
-        cores: int,
-        hybrid: Any,
-    ) -> None:
-        self.budget = CoreBudget(cores)
-        self._hybrid = hybrid  # formats the inner Snakemake call of group jobs
+    def __init__(self, host: Host) -> None:
+        self.budget = CoreBudget(host.local_cores)
+        self._host = host
         self._cancelled = threading.Event()
-        self._running: dict[Any, subprocess.Popen | None] = {}  # jobid -> group process
+        self._running: dict[Any, subprocess.Popen | None] = {}  # jobid -> its own process
         self._running_lock = threading.Lock()
-        super().__init__(workflow, logger)
+        super().__init__(host.workflow, host.logger)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # Snakemake runs every job in-process under a remote executor; spawn run:
+        # and shadow jobs as its local executor does (unless --force-use-threads).
+        self.use_threads = compat.forced_threads()
         # Waiting jobs block a worker each; keep a few spare like Snakemake does.
         self.pool.shutdown(wait=False)
         self.workers = self.budget.total + 5
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="hybrid-local")
 
+    # A job spawned from here is a local job: format it as Snakemake's local executor does.
+    @property
+    def common_settings(self) -> Any:
+        return compat.local_common_settings()
+
+    def additional_general_args(self) -> str:
+        return f"{super().additional_general_args()} {self._host.container_args()}".strip()
+
     @property
     def cores(self) -> int:
         return self.budget.total
 
+    def get_job_args(self, job: Any, **kwargs: Any) -> str:
+        # a spawned job runs with the threads this process gave it (its rule's
+        # threads within --cores), whatever the budget lets run at once
+        kwargs.setdefault("cores", max(1, int(job.threads)))
+        return super().get_job_args(job, **kwargs)
+
+    # -- single jobs -------------------------------------------------------------
+
     def cached_or_run(self, job: Any, run_func: Callable[..., Any], *args: Any) -> None:
         with self.budget.hold(job.threads) as cores, self._tracked(job.jobid):
             self.logger.debug(
-                f"local: job {job.jobid} runs in-process with {cores} of {self.budget.total} cores"
+                f"local: job {job.jobid} runs with {cores} of {self.budget.total} cores"
             )
             super().cached_or_run(job, run_func, *args)
 
-    @contextmanager
-    def _tracked(self, jobid: Any) -> Iterator[None]:
-        with self._running_lock:
-            if self._cancelled.is_set():
-                raise KeyboardInterrupt  # cancelled while waiting for cores
-            self._running[jobid] = None
-        try:
-            yield
-        finally:
-            with self._running_lock:
-                self._running.pop(jobid, None)
+    def spawn_job(self, job: Any) -> None:
+        """A ``run:`` or shadow job in a process of its own (tracked for cancel)."""
+        command = self.format_job_exec(job)
+        self.logger.debug(f"local: spawned job {job.jobid}: {command}")
+        if self._start(job.jobid, command).wait() != 0:
+            raise compat.spawned_job_error()
 
-    def cancel(self) -> None:
-        """Start nothing more, stop what runs, then wait for the workers."""
-        with self._running_lock:
-            self._cancelled.set()
-            running = dict(self._running)
-        for jobid, process in running.items():
-            if process is None:  # an in-process job: its shell command, if any
-                process = getattr(shell, "_processes", {}).get(jobid)
-            if process is not None:
-                terminate_tree(process.pid)
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    # -- group jobs ----------------------------------------------------------------
 
     def run_job(self, job: JobExecutorInterface) -> None:
         if not job.is_group():
@@ -154,31 +129,76 @@ class LocalBackend(SnakemakeLocalExecutor):
         self.report_job_submission(job_info)
 
     def _run_group(self, job: JobExecutorInterface) -> None:
-        with self.budget.hold(self._hybrid.group_cores(job)), self._tracked(job.jobid):
-            command = self._hybrid.format_job_exec(job)
-            self.logger.debug(f"local: group job {job.jobid} command: {command}")
-            # Snakemake formats the inner invocation as one shell command line.
-            process = subprocess.Popen(["/bin/sh", "-c", command])
-            with self._running_lock:
-                self._running[job.jobid] = process
-                cancelled = self._cancelled.is_set()
-            if cancelled:
-                terminate_tree(process.pid)
-            returncode = process.wait()
+        cores = self._host.group_cores(job)
+        with self.budget.hold(cores), self._tracked(job.jobid):
+            command = self._host.format_job_exec(job)
+            self.logger.debug(f"local: group job {job.jobid} ({cores} cores): {command}")
+            returncode = self._start(job.jobid, command).wait()
         if returncode != 0:
             raise GroupJobFailed(f"inner Snakemake of group {job.name} exited {returncode}")
 
     def _group_done(self, job_info: SubmittedJobInfo, future: Future) -> None:
+        if future.cancelled():
+            self.report_job_error(job_info, msg="cancelled before it started")
+            return
         error = future.exception()
         if error is None:
             self.report_job_success(job_info)
         else:
             self.report_job_error(job_info, msg=str(error))
 
+    # -- processes and cancellation --------------------------------------------------
+
+    @contextmanager
+    def _tracked(self, jobid: Any) -> Iterator[None]:
+        with self._running_lock:
+            if self._cancelled.is_set():
+                # what Snakemake's local executor treats as a job stopped on request
+                raise KeyboardInterrupt(f"job {jobid}: cancelled before it started")
+            self._running[jobid] = None
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running.pop(jobid, None)
+
+    def _start(self, jobid: Any, command: str) -> subprocess.Popen:
+        """Start a job's own process; one started while cancelling is stopped at once."""
+        # Snakemake formats the inner invocation as one shell command line.
+        process = subprocess.Popen(["/bin/sh", "-c", command])
+        with self._running_lock:
+            self._running[jobid] = process
+            cancelled = self._cancelled.is_set()
+        if cancelled:
+            terminate_tree(process.pid)
+        return process
+
+    def cancel(self) -> None:
+        """Start nothing more, stop what runs, then wait for the workers.
+
+        An in-process job may be between taking its cores and starting its shell
+        command: keep looking for that command until the job ends (bounded).
+        """
+        self._cancelled.set()
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        stopped: set[int] = set()
+        while True:
+            with self._running_lock:
+                running = dict(self._running)
+            if not running or time.monotonic() > deadline:
+                break
+            for jobid, process in running.items():
+                process = process or compat.shell_process(jobid)
+                if process is not None and process.pid not in stopped:
+                    terminate_tree(process.pid)
+                    stopped.add(process.pid)
+            time.sleep(0.05)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
 
 class GroupJobFailed(Exception):
     pass
 
 
-def create(workflow: Any, logger: Any, hybrid: Any) -> LocalBackend:
-    return LocalBackend(workflow, logger, hybrid.local_cores, hybrid)
+def create(host: Host) -> LocalBackend:
+    return LocalBackend(host)

@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import compat
 from .runtimes import Bind, ContainerSpec, kill_argv, run_argv
 
 STOP_GRACE = 5.0  # seconds a stopping container gets before it is killed
@@ -62,9 +63,8 @@ def python_script(command: str, spec: ContainerSpec, launcher: str) -> str:
     """A ``script:`` rule's Python runs from the image, as under apptainer.
 
     Snakemake starts such scripts as ``<its own python> <script>``, a path that
-    means nothing inside the image. It also writes the ``shell_exec`` resource
-    unquoted into the script's preamble (``shell.executable(/path)``, a syntax
-    error); inside the container, ``shell()`` calls of the script use its shell.
+    means nothing inside the image; inside the container, ``shell()`` calls of
+    the script use the image's shell (see compat.repair_script_preamble).
     """
     host = f"{shlex.quote(sys.executable)} "
     if not command.startswith(host):
@@ -72,10 +72,7 @@ def python_script(command: str, spec: ContainerSpec, launcher: str) -> str:
     rest = command[len(host) :]
     script = Path(shlex.split(rest)[0])
     if script.parent.name == "scripts" and script.parent.parent.name == ".snakemake":
-        text = script.read_text()
-        broken = f"shell.executable({launcher});"
-        if broken in text:
-            script.write_text(text.replace(broken, f"shell.executable({spec.shell!r});", 1))
+        compat.repair_script_preamble(script, launcher, spec.shell)
     return f"python3 {rest}"
 
 

@@ -2,10 +2,12 @@
 
 For every rule with a ``container:`` image (its own or the workflow's), the
 plan picks a runtime (resource ``container_runtime``, else
-``--hybrid-container-runtime`` for the rule's backend, else the first runtime
-found on PATH), writes a launcher (see ``launch``) and points the rule's
-``shell_exec`` resource at it; the resource reaches spawned and SLURM jobs
-through ``--set-resources`` like any other. Under Snakemake's own
+``--hybrid-container-runtime`` for the rule's backend, else the backend's
+preferred runtimes found on PATH), writes a launcher (see ``launch``) and gives
+the rule Snakemake's standard ``shell_exec`` resource pointing at it: in this
+process as ``--set-resources`` does, and in every Snakemake the backends spawn
+(group jobs, SLURM jobs) through ``--set-resources`` on its command line
+(:meth:`ContainerPlan.shell_exec`). Under Snakemake's own
 ``--software-deployment-method apptainer`` the plan does nothing: Snakemake
 wraps the commands itself.
 """
@@ -27,8 +29,9 @@ from snakemake_interface_common.exceptions import WorkflowError
 
 from snakemake_human_gate.fsutil import write_atomic
 
+from .. import compat
+from ..backends.base import Capabilities
 from .runtimes import (
-    PREFERRED,
     Bind,
     ContainerSpec,
     check_runtime,
@@ -48,15 +51,13 @@ LAUNCHER_DIR = Path(".snakemake", "hybrid", "containers")
 
 def _static(rule: Any, name: str) -> str | None:
     """A rule resource that must be a plain string (no function of the job)."""
-    res = rule.resources.get(name)
-    if res is None:
-        return None
-    if res.is_evaluable():
+    known, value = compat.static_resource(rule, name)
+    if not known:
         raise WorkflowError(
             f"Rule '{rule.name}': resource '{name}' must be a plain string, not a "
             "function of the job."
         )
-    return None if res.value in (None, "") else str(res.value)
+    return None if value in (None, "") else str(value)
 
 
 class ContainerPlan:
@@ -66,40 +67,49 @@ class ContainerPlan:
         settings: Any,
         logger: Any,
         backend_of: Callable[[Any], str | None],
-        backends: tuple[str, ...],
+        backends: dict[str, Capabilities],
         skip: frozenset[str] = frozenset(),
     ) -> None:
-        from snakemake.settings.types import DeploymentMethod
-
         self._logger = logger
         self.specs: dict[str, ContainerSpec] = {}
         self._problems: dict[str, str] = {}  # rule -> why its jobs cannot run
         self._present: set[tuple[str, str]] = set()  # (runtime, image) checked
         self._launchers: dict[str, str] = {}
-        if DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method:
+        if compat.uses_apptainer(workflow):
             return  # Snakemake runs container: rules with apptainer itself
-        self._backends = backends
-        self._runtimes = parse_runtimes(settings.container_runtime, backends)
+        # backends that run the image themselves take no runtime of ours
+        self._preferred = {
+            name: caps.container_runtimes
+            for name, caps in backends.items()
+            if not caps.wraps_containers
+        }
+        self._runtimes = parse_runtimes(settings.container_runtime, tuple(self._preferred))
         self._args = split_args(settings.container_args, "--hybrid-container-args")
         self._env = split_names(settings.container_env, "--hybrid-container-env")
-        for rule in workflow.rules:
-            if rule.container_img and rule.name not in skip:
+        rules = compat.rules(workflow)
+        for rule in rules:
+            if compat.rule_container(rule) and rule.name not in skip:
                 try:
-                    spec = self._spec(workflow, rule, backend_of(rule))
+                    spec = self._spec(rule, backend_of(rule))
                 except WorkflowError as e:
                     self._problems[rule.name] = str(e)
                     continue
                 self.specs[rule.name] = spec
                 self._launchers[rule.name] = self._write_launcher(spec)
-                _use_launcher(workflow, rule, self._launchers[rule.name])
-        self._check_groups(workflow.rules)
+                compat.set_rule_resource(rule, SHELL_RESOURCE, self._launchers[rule.name])
+        self._check_groups(rules)
 
-    def _check_groups(self, rules: Any) -> None:
+    def shell_exec(self) -> dict[str, dict[str, str]]:
+        """``{rule: {"shell_exec": launcher}}`` for the command line of spawned jobs."""
+        return {rule: {SHELL_RESOURCE: path} for rule, path in sorted(self._launchers.items())}
+
+    def _check_groups(self, rules: list[Any]) -> None:
         """A group job has one ``shell_exec``: all its rules need the same container."""
         groups: dict[str, list[str]] = defaultdict(list)
         for rule in rules:
-            if rule.group is not None:
-                groups[rule.group].append(rule.name)
+            group = compat.rule_group(rule)
+            if group is not None:
+                groups[group].append(rule.name)
         for group, names in groups.items():
             if len({self._launchers.get(n) for n in names}) > 1:
                 detail = "; ".join(
@@ -123,7 +133,7 @@ class ContainerPlan:
             return self._backend_runtime(rule, backend)
         # the backend depends on the job: fine if every backend would use the same runtime
         found = set()
-        for name in self._backends:
+        for name in self._preferred:
             try:
                 found.add(self._backend_runtime(rule, name))
             except WorkflowError:
@@ -140,17 +150,19 @@ class ContainerPlan:
     def _backend_runtime(self, rule: Any, backend: str) -> str:
         if backend in self._runtimes:
             return self._runtimes[backend]
-        for name in PREFERRED.get(backend, ()):
+        preferred = self._preferred.get(backend, ())
+        for name in preferred:
             if shutil.which(name):
                 return name
+        tried = f" ({', '.join(preferred)})" if preferred else ""
         raise WorkflowError(
-            f"Rule '{rule.name}' runs in container {rule.container_img!r} on backend "
-            f"'{backend}', but no container runtime ({', '.join(PREFERRED[backend])}) is "
-            "on PATH here. Install one, or name it with --hybrid-container-runtime."
+            f"Rule '{rule.name}' runs in container {compat.rule_container(rule)!r} on "
+            f"backend '{backend}', but no container runtime{tried} is on PATH here. "
+            "Install one, or name it with --hybrid-container-runtime."
         )
 
-    def _spec(self, workflow: Any, rule: Any, backend: str | None) -> ContainerSpec:
-        url = rule.container_img
+    def _spec(self, rule: Any, backend: str | None) -> ContainerSpec:
+        url = compat.rule_container(rule)
         if not isinstance(url, str) or "{" in url:
             raise WorkflowError(
                 f"Rule '{rule.name}': a container image that depends on wildcards or "
@@ -159,14 +171,12 @@ class ContainerPlan:
             )
         runtime = self._runtime(rule, backend)
         workdir = os.getcwd()
-        binds = [Bind(str(Path(rule.basedir).resolve()), read_only=True)]
+        binds = [Bind(str(Path(compat.rule_basedir(rule)).resolve()), read_only=True)]
         # script: preambles import snakemake from where it is installed
-        import snakemake
-
-        site = os.path.dirname(os.path.dirname(snakemake.__file__ or "/usr/"))
+        site = compat.snakemake_site()
         if not site.startswith("/usr/"):  # never shadow the image's system Python
             binds.append(Bind(site, read_only=True))
-        shell = _static(rule, SHELL_RESOURCE) or _snakemake_shell()
+        shell = _static(rule, SHELL_RESOURCE) or compat.shell_executable()
         return ContainerSpec(
             runtime=runtime,
             image=image_for(runtime, url, rule.name),
@@ -238,19 +248,3 @@ def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(argv, 1, "", f"'{shlex.join(argv)}' timed out")
-
-
-def _snakemake_shell() -> str:
-    from snakemake.shell import shell
-
-    return shell.get_executable() or "sh"
-
-
-def _use_launcher(workflow: Any, rule: Any, launcher: str) -> None:
-    """Set ``shell_exec`` here and in every job Snakemake spawns (``--set-resources``)."""
-    from snakemake.resources import Resource, Resources
-
-    value = Resource(SHELL_RESOURCE, launcher, raw=repr(launcher))
-    rule.resources[SHELL_RESOURCE] = value
-    overwrite = workflow.resource_settings._parsed_overwrite_resources
-    overwrite.setdefault(rule.name, Resources())[SHELL_RESOURCE] = value

@@ -14,12 +14,6 @@ OCI = ("podman", "docker")  # daemon/OCI-store runtimes: images by name
 SIF = ("apptainer", "singularity")  # HPC runtimes: .sif files or docker:// URLs
 RUNTIMES = OCI + SIF
 
-# Runtimes tried, in order, when neither the rule nor the settings name one.
-PREFERRED = {
-    "local": ("podman", "docker", "apptainer", "singularity"),
-    "slurm": ("apptainer", "singularity", "podman", "docker"),
-}
-
 # Set by Snakemake for every shell command (threads, tmpdir), or by SLURM for GPUs.
 PASSED_ENV = (
     "OMP_NUM_THREADS",
@@ -35,6 +29,10 @@ PASSED_ENV = (
     "CUDA_VISIBLE_DEVICES",
 )
 TMP_VARS = ("TMPDIR", "TMP", "TEMP", "TEMPDIR")
+# Passed through by prefix: what SLURM sets for a job (SLURM_JOB_ID, SLURM_CPUS_PER_TASK,
+# ...) and the process-management variables MPI launchers read inside an allocation.
+# apptainer passes the whole environment itself.
+PASSED_PREFIXES = ("SLURM_", "PMI_", "PMIX_")
 
 RUNTIME_FLAG = "--hybrid-container-runtime (profile key 'hybrid-container-runtime')"
 
@@ -191,7 +189,8 @@ def run_argv(
     if spec.shell == "bash":
         command = f"set -euo pipefail; {command}"  # what Snakemake prefixes for bash
     binds = _binds(spec, environ)
-    names = [n for n in dict.fromkeys(PASSED_ENV + spec.env) if n in environ]
+    prefixed = tuple(sorted(n for n in environ if n.startswith(PASSED_PREFIXES)))
+    names = [n for n in dict.fromkeys(PASSED_ENV + prefixed + spec.env) if n in environ]
     if spec.runtime in SIF:
         argv = [spec.runtime, "exec", "--home", spec.workdir, "--pwd", spec.workdir]
         for b in binds:

@@ -79,6 +79,13 @@ def test_podman_argv_same_paths_user_and_threads():
     assert argv[-6:] == ["--device", "gpu", "img:1", "bash", "-c", "set -euo pipefail; echo hi"]
 
 
+@pytest.mark.parametrize("runtime", ["podman", "docker"])
+def test_slurm_and_mpi_variables_pass_without_being_named(runtime):
+    environ = {"SLURM_JOB_ID": "7", "SLURM_CPUS_PER_TASK": "2", "PMIX_RANK": "0", "SLURMX": "no"}
+    passed = option_values(run_argv(spec(runtime), "true", environ), "--env")
+    assert passed == ["HOME=/w", "PMIX_RANK", "SLURM_CPUS_PER_TASK", "SLURM_JOB_ID"]
+
+
 def test_root_podman_needs_no_user_mapping():
     assert "--userns=keep-id" not in run_argv(spec("podman", uid=0, gid=0), "true", {})
 

@@ -83,3 +83,11 @@ def test_check_available_reports_missing_command(monkeypatch):
 
 def test_local_backend_is_always_available():
     assert BACKENDS["local"].missing() is None
+
+
+def test_unmatched_routes_name_the_closest_rules():
+    routes = routing.parse_routes("trian=slurm,eval_*=local,plot=local")
+    warnings = routing.unmatched(routes, ["train", "train_big", "plot"])
+    assert len(warnings) == 2
+    assert "'trian=slurm'" in warnings[0] and "Did you mean 'train'?" in warnings[0]
+    assert "'eval_*=local'" in warnings[1] and "Did you mean" not in warnings[1]
