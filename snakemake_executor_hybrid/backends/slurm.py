@@ -18,11 +18,8 @@ logs, array jobs) is the upstream plugin's own code. Replaced here:
 import asyncio
 import contextlib
 import getpass
-import io
-import os
 import shlex
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncGenerator
@@ -30,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from snakemake_executor_plugin_slurm import Executor as SlurmPluginExecutor
-from snakemake_executor_plugin_slurm import ExecutorSettings as SlurmSettings
 from snakemake_executor_plugin_slurm import common_settings as slurm_common_settings
 from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
 from ..states import JobState
+from . import slurm_array
 from . import slurm_status as st
+from .base import Host
 
 # A submitted job that neither sacct nor squeue reports for this long is lost.
 LOST_AFTER_SECONDS = 120.0
@@ -45,7 +43,7 @@ LOST_AFTER_SECONDS = 120.0
 class WorkflowView:
     """The workflow as the SLURM plugin must see it: its own settings object."""
 
-    def __init__(self, workflow: Any, executor_settings: SlurmSettings) -> None:
+    def __init__(self, workflow: Any, executor_settings: Any) -> None:
         self._workflow = workflow
         self.executor_settings = executor_settings
 
@@ -53,47 +51,27 @@ class WorkflowView:
         return getattr(self._workflow, name)
 
 
-def settings_from_command_line(logger: Any) -> SlurmSettings:
-    """The ``--slurm-*`` flags (and profile keys) the user gave to this run.
-
-    Snakemake only builds the settings of the selected executor (``hybrid``);
-    the flags of the SLURM plugin are parsed but dropped. Parse the command
-    line again the way Snakemake did; outside the CLI (API use) use defaults.
-    """
-    main = sys.modules.get("__main__")
-    main_spec = getattr(main, "__spec__", None)
-    is_cli = os.path.basename(sys.argv[0]) == "snakemake" or (
-        main_spec is not None and main_spec.name.startswith("snakemake")
-    )
-    if not is_cli:
-        return SlurmSettings()
-    from snakemake.cli import parse_args
-    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
-
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            _, args = parse_args(sys.argv[1:])
-    except SystemExit:
-        logger.warning("hybrid: could not re-read --slurm-* flags; using defaults")
-        return SlurmSettings()
-    return ExecutorPluginRegistry().get_plugin("slurm").get_settings(args)
-
-
 class SlurmBackend(SlurmPluginExecutor):
     name = "slurm"
 
-    def __init__(self, workflow: Any, logger: Any, status_interval: float) -> None:
+    def __init__(self, host: Host) -> None:
         # Set before super().__init__(): it starts the status thread.
-        self._status_interval = status_interval
-        self._sacct_failures = 0
+        self._host = host
+        self._status_interval = host.settings.slurm_status_interval
+        self._status_failures = 0
         self._first_missing: dict[str, float] = {}
         self._account_lock = threading.Lock()
         self._default_account_arg: str | None = None
-        super().__init__(WorkflowView(workflow, settings_from_command_line(logger)), logger)
+        settings = host.plugin_settings(self.name)
+        self._use_squeue = _status_command(settings, host.logger) == "squeue"
+        super().__init__(WorkflowView(host.workflow, settings), host.logger)
 
     @property
     def common_settings(self):
         return slurm_common_settings
+
+    def additional_general_args(self) -> str:
+        return f"{super().additional_general_args()} {self._host.container_args()}".strip()
 
     # -- status ---------------------------------------------------------------
 
@@ -142,27 +120,34 @@ class SlurmBackend(SlurmPluginExecutor):
                 )
 
     async def _query(self, job_ids: list[str]) -> dict[str, st.SlurmRecord] | None:
+        if self._use_squeue:
+            queries = [(st.squeue_status_argv(self.run_uuid), st.parse_squeue)]
+        else:
+            queries = [(argv, st.parse_sacct) for argv in st.sacct_argvs(job_ids)]
         records: dict[str, st.SlurmRecord] = {}
-        for argv in st.sacct_argvs(job_ids):
+        for argv, parse in queries:
             async with self.status_rate_limiter:
                 code, out, err = await _run(argv)
             if code != 0:
-                self._sacct_failed(argv, err)
+                self._status_failed(argv, err)
                 return None
-            records.update(st.parse_sacct(out))
-        self._sacct_failures = 0
+            records.update(parse(out))
+        self._status_failures = 0
         return records
 
-    def _sacct_failed(self, argv: list[str], err: str) -> None:
-        """Warn, or raise once sacct failed --slurm-status-attempts times in a row."""
-        self._sacct_failures += 1
+    def _status_failed(self, argv: list[str], err: str) -> None:
+        """Warn, or raise once the query failed --slurm-status-attempts times in a row."""
+        self._status_failures += 1
         attempts = max(1, int(self.workflow.executor_settings.status_attempts or 5))
         message = f"'{' '.join(argv[:2])} ...' failed: {err.strip() or 'no message'}"
-        if self._sacct_failures >= attempts:
+        if self._status_failures >= attempts:
+            need = (
+                "squeue" if self._use_squeue else "job accounting (slurmdbd) for sacct"
+            )
             raise WorkflowError(
-                f"SLURM status query failed {self._sacct_failures} times in a row: "
-                f"{message}. The SLURM backend needs job accounting (slurmdbd) for "
-                "sacct; ask your administrators, or check 'sacct' works on this host."
+                f"SLURM status query failed {self._status_failures} times in a row: "
+                f"{message}. The SLURM backend needs {need}; ask your administrators, "
+                f"or check '{argv[0]}' works on this host."
             )
         self.logger.warning(f"hybrid: {message} (will retry)")
 
@@ -182,8 +167,8 @@ class SlurmBackend(SlurmPluginExecutor):
         code, out, _ = await _run(st.squeue_argv(self.run_uuid))
         if code != 0:
             return set()
-        queued = set(out.split())
-        return {job_id for job_id in overdue if job_id.partition("_")[0] not in queued}
+        queued = {one for listed in out.split() for one in st.expand_job_ids(listed)}
+        return {job_id for job_id in overdue if job_id not in queued}
 
     def _remove_log(self, job_info: SubmittedJobInfo) -> None:
         log = job_info.aux.get("slurm_logfile")
@@ -209,6 +194,16 @@ class SlurmBackend(SlurmPluginExecutor):
                 if account:
                     self.logger.info(f"hybrid: using SLURM default account {account}")
         yield self._default_account_arg
+
+    def run_array_jobs(self, jobs: list[Any]) -> None:
+        """--slurm-array-jobs: each task runs its own job (see slurm_array)."""
+        try:
+            slurm_array.submit_array(self, jobs)
+        except Exception as e:  # noqa: BLE001 - report, as the plugin does, per job
+            for job in jobs:
+                self._report_job_error_threadsafe(
+                    SubmittedJobInfo(job), f"array job submission failed: {e}"
+                )
 
     def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
         argv = st.scancel_argv(self.run_uuid, clusters=bool(self._submitted_job_clusters))
@@ -248,5 +243,22 @@ async def _run(argv: list[str]) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-def create(workflow: Any, logger: Any, hybrid: Any) -> SlurmBackend:
-    return SlurmBackend(workflow, logger, hybrid.settings.slurm_status_interval)
+def _status_command(settings: Any, logger: Any) -> str:
+    """``--slurm-status-command``: sacct (default) or squeue; anything else is refused."""
+    command = getattr(settings, "status_command", None) or "sacct"
+    if command not in ("sacct", "squeue"):
+        raise WorkflowError(
+            f"--slurm-status-command {command!r} is not supported by the hybrid executor's "
+            "SLURM backend: use 'sacct' (needs job accounting) or 'squeue'."
+        )
+    if command == "squeue":
+        logger.info(
+            "hybrid: SLURM status from squeue (--slurm-status-command squeue): a job "
+            "SLURM forgets (after MinJobAge) before a status check sees it finish is "
+            "reported lost; sacct has no such limit."
+        )
+    return command
+
+
+def create(host: Host) -> SlurmBackend:
+    return SlurmBackend(host)

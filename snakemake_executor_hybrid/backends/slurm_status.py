@@ -1,9 +1,13 @@
 """SLURM status queries as pure argv builders and parsers (no I/O here).
 
-One ``sacct`` call per poll cycle covers every active job of the run.
+One ``sacct`` call per poll cycle covers every active job of the run (or, with
+``--slurm-status-command squeue``, one ``squeue`` call by the run's job name).
+Array tasks are tracked one by one: sacct and squeue print a running or finished
+task as ``123_4`` and the tasks still pending as one line ``123_[5-7,9%2]``.
 """
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..states import JobState
@@ -59,8 +63,11 @@ class SlurmRecord:
 
 
 def sacct_argvs(job_ids: Sequence[str]) -> list[list[str]]:
-    """The sacct calls that report the allocation record of each job id."""
-    ids = sorted(set(job_ids))
+    """The sacct calls that report the allocation record of each job id.
+
+    An array task's parent is asked for too: sacct lists pending tasks only as a
+    range under the parent (``33_[1-3]``), never by their own id."""
+    ids = sorted(set(job_ids) | {j.partition("_")[0] for j in job_ids if "_" in j})
     return [
         [
             "sacct",
@@ -74,33 +81,67 @@ def sacct_argvs(job_ids: Sequence[str]) -> list[list[str]]:
     ]
 
 
-def parse_sacct(output: str) -> dict[str, SlurmRecord]:
-    """Parse ``sacct --parsable2 --noheader`` output in SACCT_FIELDS order.
+_ARRAY_RANGE = re.compile(r"^(\d+)_\[([0-9,\-]+)(?:%\d+)?\]$")
 
-    A job id may appear several times (e.g. after a requeue); the last line wins,
-    which is the record sacct lists last, i.e. the most recent one.
-    """
+
+def expand_job_ids(job_id: str) -> Iterator[str]:
+    """``123_[4-6,9%2]`` -> 123_4, 123_5, 123_6, 123_9; any other id as it is."""
+    match = _ARRAY_RANGE.match(job_id)
+    if match is None:
+        yield job_id
+        return
+    parent, spec = match.groups()
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            for task in range(int(first), int(last or first) + 1):
+                yield f"{parent}_{task}"
+
+
+def _records(rows: Iterator[list[str]]) -> dict[str, SlurmRecord]:
+    """Records from rows in SACCT_FIELDS order; the last row of a job id wins (sacct
+    lists a requeued job's most recent record last)."""
     records: dict[str, SlurmRecord] = {}
-    for line in output.splitlines():
-        if not line.strip():
-            continue
-        cols = line.split("|")
+    for cols in rows:
         if len(cols) < len(SACCT_FIELDS):
             cols += [""] * (len(SACCT_FIELDS) - len(cols))
         job_id, state, exit_code, reason, nodes = cols[: len(SACCT_FIELDS)]
         native = state.split()[0] if state.strip() else "PENDING"
-        records[job_id] = SlurmRecord(job_id, native, exit_code, reason, nodes)
+        for one in expand_job_ids(job_id):
+            records[one] = SlurmRecord(one, native, exit_code, reason, nodes)
     return records
 
 
+def parse_sacct(output: str) -> dict[str, SlurmRecord]:
+    """Parse ``sacct --parsable2 --noheader`` output in SACCT_FIELDS order."""
+    return _records(line.split("|") for line in output.splitlines() if line.strip())
+
+
+def squeue_status_argv(run_name: str) -> list[str]:
+    """squeue call reporting every job of this run, finished ones too (for MinJobAge)."""
+    return [
+        "squeue",
+        "--noheader",
+        "--states=all",
+        f"--name={run_name}",
+        "--format=%i|%T|%r|%N",
+    ]
+
+
+def parse_squeue(output: str) -> dict[str, SlurmRecord]:
+    """Parse :func:`squeue_status_argv` output (squeue reports no exit code)."""
+    rows = []
+    for line in output.splitlines():
+        if line.strip():
+            job_id, state, reason, nodes = (line.split("|") + ["", "", ""])[:4]
+            rows.append([job_id, state, "", reason, nodes])
+    return _records(iter(rows))
+
+
 def lookup(records: dict[str, SlurmRecord], job_id: str) -> SlurmRecord | None:
-    """The record of ``job_id``; an array task (``123_4``) falls back to its parent."""
-    if job_id in records:
-        return records[job_id]
-    parent, sep, task = job_id.partition("_")
-    if sep and parent.isdigit() and task.isdigit():
-        return records.get(parent)
-    return None
+    """The record of ``job_id``: an array task (``123_4``) has its own record once
+    SLURM lists it (or the pending range holding it); never its siblings'."""
+    return records.get(job_id)
 
 
 def failure_message(record: SlurmRecord, log_path: object) -> str:

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from snakemake_executor_hybrid.backends import slurm_status as st
 from snakemake_executor_hybrid.states import JobState
 
@@ -67,13 +69,35 @@ def test_short_lines_from_other_formats_are_padded():
     assert record.native_state == "CANCELLED" and record.reason == "None" and record.nodes == ""
 
 
-def test_array_task_falls_back_to_parent_record():
-    records = st.parse_sacct("20|COMPLETED|0:0|None|vm\n21_3|FAILED|1:0|None|vm\n")
-    assert st.lookup(records, "20_1").job_id == "20"
-    assert st.lookup(records, "21_3").job_id == "21_3"
-    assert st.lookup(records, "22") is None
-    assert st.lookup(records, "x_y") is None
+ARRAY_SACCT = (Path(__file__).parent / "data" / "sacct_array.txt").read_text()
+ARRAY_SQUEUE = (Path(__file__).parent / "data" / "squeue_array.txt").read_text()
 
+
+@pytest.mark.parametrize(
+    ("parse", "output"), [(st.parse_sacct, ARRAY_SACCT), (st.parse_squeue, ARRAY_SQUEUE)]
+)
+def test_array_tasks_have_their_own_records_and_pending_ranges_expand(parse, output):
+    records = parse(output)
+    state = {task: st.lookup(records, task).state() for task in ("32_1", "32_3", "33_2")}
+    assert state == {"32_1": JobState.SUCCEEDED, "32_3": JobState.FAILED, "33_2": JobState.QUEUED}
+    assert st.lookup(records, "33_4") is None  # outside the pending range
+    assert st.lookup(records, "32") is None  # a task never reads its parent's record
+
+
+def test_expand_job_ids_reads_ranges_lists_and_throttles():
+    assert list(st.expand_job_ids("7_[1-3,9%2]")) == ["7_1", "7_2", "7_3", "7_9"]
+    assert list(st.expand_job_ids("7_4")) == ["7_4"]
+    assert list(st.expand_job_ids("12")) == ["12"]
+
+
+def test_sacct_asks_for_array_parents_so_pending_tasks_are_listed():
+    (argv,) = st.sacct_argvs(["33_2", "33_3", "40"])
+    assert argv[-1] == "--jobs=33,33_2,33_3,40"
+
+
+def test_squeue_status_is_one_call_by_run_name_with_finished_jobs():
+    argv = st.squeue_status_argv("run-uuid")
+    assert argv[0] == "squeue" and "--name=run-uuid" in argv and "--states=all" in argv
 
 def test_sacct_argv_is_one_batched_call_with_explicit_fields():
     argvs = st.sacct_argvs(["3", "1", "2", "1"])
