@@ -52,7 +52,7 @@ def test_native_podman_local_and_podman_on_slurm_in_one_run(tmp_path, podman):
         "4",
         "--keep-going",
         "--hybrid-container-env",
-        "HYBRID_TEST_VALUE,SLURM_JOB_ID",
+        "HYBRID_TEST_VALUE",
         env=env,
     )
     output = run.stdout + run.stderr
@@ -72,7 +72,8 @@ def test_native_podman_local_and_podman_on_slurm_in_one_run(tmp_path, podman):
     assert (wd / "podman_local.txt").stat().st_uid == os.getuid()
 
     on_slurm = report(wd / "podman_slurm.txt")
-    assert on_slurm["where"] == MARKER and on_slurm["slurm"].isdigit()
+    assert on_slurm["where"] == MARKER and on_slurm["slurm"].isdigit()  # SLURM_JOB_ID
+    assert (wd / "podman_slurm.txt").read_text().split("\n")[6].isdigit()  # SLURM_CPUS_PER_TASK
     accounted = sacct_jobs(slurm_run_id(output))
     assert accounted[on_slurm["slurm"]] == "COMPLETED"
 

@@ -50,10 +50,7 @@ def test_console_commands_run(doc, match, tmp_path, request):
     outputs = shutil.ignore_patterns(".snakemake", "results", "data", "models", "metrics")
     shutil.copytree(REPO / match["dir"], wd, ignore=outputs)
     bindir = Path(sys.executable).parent
-    for line in match["body"].splitlines():
-        if not line.startswith("$ "):
-            continue
-        command = line[2:]
+    for command, expected in commands(match["body"]):
         try:
             run = subprocess.run(
                 ["bash", "-c", command],
@@ -67,3 +64,21 @@ def test_console_commands_run(doc, match, tmp_path, request):
             stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else ""
             pytest.fail(f"{doc.name}: {command} did not finish in {e.timeout} s\n{stderr[-3000:]}")
         assert run.returncode == 0, f"{doc.name}: {command}\n{run.stderr[-3000:]}"
+        for line in expected:  # what the doc shows the command printing
+            assert line in run.stdout + run.stderr, f"{doc.name}: {command} did not print {line!r}"
+
+
+def commands(body: str) -> list[tuple[str, list[str]]]:
+    """``$ COMMAND`` lines of a console block, each with the output lines shown under it."""
+    found: list[tuple[str, list[str]]] = []
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            found.append((line[2:], []))
+        elif line.strip() and found:
+            found[-1][1].append(line.strip())
+    return found
+
+
+def test_shown_output_lines_belong_to_the_command_above():
+    body = "$ a\n  out 1\n\n$ b\n$ c\nout 2\n"
+    assert commands(body) == [("a", ["out 1"]), ("b", []), ("c", ["out 2"])]

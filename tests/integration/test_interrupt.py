@@ -1,15 +1,15 @@
 """Ctrl-C, scancel and time limits: nothing left behind, nothing hangs."""
 
 import os
+import re
 import signal
 import subprocess
+import time
 
 import pytest
 
 from tests.conftest import copy_workflow, snakemake, squeue_ids, wait_until
 from tests.conftest import start as start_snakemake
-
-pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
 
 
 def start(wd, *args):
@@ -31,6 +31,24 @@ def run_id_of(wd, proc):
     return wait_until(find, 60, "the SLURM run id in the log")
 
 
+def test_sigint_stops_a_local_group_job_and_starts_no_queued_one(tmp_path):
+    wd = copy_workflow("local_groups", tmp_path)
+    # one core: one group runs; of the other eight, six wait for cores in the
+    # backend's workers (one core + 5) and two wait in its queue
+    proc = start(wd, "--hybrid-local-cores", "1", "--config", "seconds=300", "count=9")
+    wait_until(lambda: list(wd.glob("started.*")), 60, "the first group to start", proc)
+    time.sleep(1)  # the others are queued behind it
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert len(list(wd.glob("started.*"))) == 1, out  # no queued group started
+    assert "exception calling callback" not in out and "CancelledError" not in out, out
+    leftovers = subprocess.run(["pgrep", "-f", str(wd)], capture_output=True, text=True)
+    assert leftovers.stdout == "", f"processes left running: {leftovers.stdout}"
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm")
 def test_sigint_cancels_slurm_jobs_and_rerun_completes(tmp_path):
     wd = copy_workflow("long", tmp_path)
     proc = start(wd, "--config", "seconds=300", "count=3")
@@ -51,6 +69,8 @@ def test_sigint_cancels_slurm_jobs_and_rerun_completes(tmp_path):
     assert all((wd / f"local/{i}.txt").read_text().strip() == "local" for i in range(3))
 
 
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm")
 def test_scancel_is_reported_as_failure_not_a_hang(tmp_path):
     wd = copy_workflow("long", tmp_path)
     proc = start(wd, "--config", "seconds=300", "count=1", "--", "slurm/0.txt")
@@ -60,9 +80,11 @@ def test_scancel_is_reported_as_failure_not_a_hang(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert f"SLURM job {job_id} ended CANCELLED" in out
-    assert f"rule_on_slurm/wildcards_i=0/{job_id}.log" in out or f"{job_id}.log" in out
+    assert re.search(rf"SLURM log: \S+/rule_on_slurm/\S*\b{job_id}\.log", out), out
 
 
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm")
 def test_time_limit_is_reported_as_timeout(tmp_path):
     wd = copy_workflow("long", tmp_path)
     proc = start(wd, "--config", "seconds=300", "count=1", "runtime=1", "--", "slurm/0.txt")

@@ -36,6 +36,15 @@ def test_set_resources_overrides_and_is_named_as_the_source(wd):
     assert "unknown backend 'bogus' (from --set-resources step:executor=...)" in run.stderr
 
 
+def test_a_route_matching_no_rule_is_named_with_the_closest_rules(wd):
+    run = hybrid(wd, "--config", "executor=local", "seconds=0", "--hybrid-routes", "stpe=slurm")
+    assert run.returncode == 0  # a warning, not an error: the workflow may be partial
+    assert (
+        "route 'stpe=slurm' of --hybrid-routes matches no rule of this workflow. "
+        "Did you mean 'step'?" in run.stderr
+    )
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
