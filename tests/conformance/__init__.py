@@ -1,0 +1,1 @@
+"""Snakemake's own test workflows run through ``--executor hybrid`` (conformance)."""

@@ -1,0 +1,56 @@
+"""Run one upstream case under one mode in a process of its own, with a time limit."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 300  # seconds per case; a job that can never start must not hang the suite
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: str
+    mode: str
+    status: str  # passed, failed, skipped, timeout
+    seconds: float
+    output: str
+
+    @property
+    def tail(self) -> str:
+        return "\n".join(self.output.splitlines()[-60:])
+
+
+def run_case(mode: str, case: str, timeout: float = TIMEOUT) -> Outcome:
+    """Run ``case`` under ``mode``; past ``timeout`` its Snakemake gets SIGTERM (it
+    cancels its jobs, SLURM ones included), then SIGKILL."""
+    start = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.conformance.runner", mode, case],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for signum, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
+            try:
+                os.killpg(process.pid, signum)
+                output, _ = process.communicate(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                output, _ = process.communicate()
+                break
+        return Outcome(case, mode, "timeout", time.monotonic() - start, output or "")
+    status = {0: "passed", 5: "skipped"}.get(process.returncode, "failed")
+    return Outcome(case, mode, status, time.monotonic() - start, output)
