@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,11 +149,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
-def set_up(script: str, *args: str, until: Callable[[], bool] = lambda: True) -> None:
+def set_up(
+    script: str,
+    *args: str,
+    until: Callable[[], bool] = lambda: True,
+    env: dict[str, str] | None = None,
+) -> None:
     """Run ``scripts/SCRIPT`` (installs and starts a component); fail the test if it
     fails or ``until`` still says no afterwards."""
     up = subprocess.run(
-        [str(REPO / "scripts" / script), *args], capture_output=True, text=True, timeout=900
+        [str(REPO / "scripts" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
     )
     if up.returncode != 0 or not until():
         pytest.fail(f"scripts/{script} {' '.join(args)} failed:\n{up.stdout}\n{up.stderr}")
@@ -194,6 +205,82 @@ def docker(podman) -> dict[str, str]:
         pytest.skip("no docker CLI on PATH")
     set_up("containers/up", "--docker-socket")
     return {**os.environ, "DOCKER_HOST": DOCKER_SOCKET}
+
+
+CLOUD_ENV_FILE = Path(os.environ.get("HYBRID_CLOUD_STATE_DIR", "/run/hybrid-cloud")) / "env"
+
+
+def parse_exports(text: str) -> dict[str, str]:
+    """``export KEY=VALUE`` lines (as ``scripts/cloud/up --print-env`` prints them) -> dict."""
+    env = {}
+    for line in text.splitlines():
+        if line.startswith("export "):
+            key, _, value = shlex.split(line[len("export ") :])[0].partition("=")
+            env[key] = value
+    return env
+
+
+def aws(env: dict[str, str], service: str) -> Any:
+    """A boto3 client for ``service`` of the emulated AWS described by ``env``."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}),
+    )
+
+
+def _cloud_answers() -> dict[str, str] | None:
+    """The environment of a running emulated AWS whose queue, bucket and image exist."""
+    try:
+        env = parse_exports(CLOUD_ENV_FILE.read_text())
+        import boto3  # noqa: F401  (the [test] extra)
+        from botocore.exceptions import BotoCoreError, ClientError
+    except (OSError, ImportError):
+        return None
+    if shutil.which("podman") is None:
+        return None
+    try:
+        queues = aws(env, "batch").describe_job_queues(jobQueues=[env["HYBRID_TEST_BATCH_QUEUE"]])
+        aws(env, "s3").head_bucket(Bucket=env["HYBRID_TEST_BUCKET"])
+    except (KeyError, BotoCoreError, ClientError):
+        return None
+    images = [
+        subprocess.run(["podman", "image", "exists", env[key]], capture_output=True).returncode
+        for key in ("HYBRID_TEST_IMAGE", "HYBRID_TEST_IMAGE_ALT")
+    ]
+    return env if queues["jobQueues"] and images == [0, 0] else None
+
+
+@pytest.fixture(scope="session")
+def cloud() -> dict[str, str]:
+    """The emulated AWS (moto + podman, scripts/cloud/up), started if needed: the variables
+    of ``scripts/cloud/up --print-env`` (AWS_ENDPOINT_URL, HYBRID_TEST_BATCH_QUEUE ...).
+
+    Skips only where it cannot be set up (not root, no apt); with HYBRID_REQUIRE_CLOUD=1
+    (as in CI) that fails the tests instead.
+    """
+    env = _cloud_answers()
+    if env is None:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            reason = "the emulated AWS is not running and starting it needs root and apt"
+            if os.environ.get("HYBRID_REQUIRE_CLOUD") == "1":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        # the job image gets the Snakemake version of the venv running the tests
+        set_up(
+            "cloud/up",
+            until=lambda: _cloud_answers() is not None,
+            env={**os.environ, "HYBRID_VENV": sys.prefix},
+        )
+        env = _cloud_answers()
+    assert env is not None
+    return env
 
 
 @pytest.fixture
