@@ -27,6 +27,7 @@ from .backends.base import Backend
 from .containers.plan import ContainerPlan
 from .gates import GateWaiter, free_gated_rules
 from .settings import ExecutorSettings, delegate_settings
+from .stored import StoredOutputs
 
 
 class Executor(RealExecutor):
@@ -42,6 +43,7 @@ class Executor(RealExecutor):
             or 1
         )
         self._backends: dict[str, Backend] = {}
+        self._stored = StoredOutputs()
         self._plugin_settings: dict[str, Any] = {}
         self._lock = threading.Lock()
         gated = free_gated_rules(self.workflow)
@@ -181,6 +183,15 @@ class Executor(RealExecutor):
             by_backend[choice.backend].append(job)
         for name, backend_jobs in by_backend.items():
             self.backend(name).run_jobs(backend_jobs)
+
+    def outputs_stored(self, job: JobExecutorInterface) -> None:
+        self._stored.hold(job)
+
+    def handle_job_success(self, job: JobExecutorInterface) -> None:
+        self._stored.release(job)  # Snakemake has checked them in storage
+
+    def handle_job_error(self, job: JobExecutorInterface) -> None:
+        self._stored.release(job)
 
     def run_job(self, job: JobExecutorInterface) -> None:
         self.run_jobs([job])

@@ -46,6 +46,7 @@ class Backend(Protocol):
         """Release what the backend holds once Snakemake is done."""
 
 
+
 class Host(Protocol):
     """What a backend may use of the hybrid executor that created it."""
 
@@ -65,4 +66,8 @@ class Host(Protocol):
 
     def container_args(self) -> str:
         """Arguments that apply the rules' containers in a spawned Snakemake."""
+
+    def outputs_stored(self, job: JobExecutorInterface) -> None:
+        """Call before reporting the success of a job that ran in a Snakemake of its
+        own: it stored its storage outputs itself (see stored.py)."""
 

@@ -107,6 +107,7 @@ class SlurmBackend(SlurmPluginExecutor):
             if not state.final:
                 yield job_info
             elif state is JobState.SUCCEEDED:
+                self._host.outputs_stored(job_info.job)  # the job's Snakemake did
                 self.report_job_success(job_info)
                 self._remove_log(job_info)
             else:
