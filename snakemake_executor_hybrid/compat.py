@@ -242,6 +242,15 @@ def storage_outputs(job: Any) -> list[Any]:
     return [f for f in files if f.is_storage]
 
 
+def protected_storage_outputs(job: Any) -> list[Any]:
+    """Storage outputs marked protected(): Snakemake write-protects their local copy."""
+    return [f for f in job.output if f.is_storage and f in job.protected_output]
+
+
+async def retrieve_from_storage(f: Any) -> None:
+    await f.retrieve_from_storage()
+
+
 def check_in_storage(files: Iterable[Any], in_storage: bool) -> None:
     """Make Snakemake's main process treat ``files`` as kept in storage only (True):
     checked there, not expected locally, not uploaded again; False undoes it, so that

@@ -241,6 +241,9 @@ class AwsBatchBackend(BatchPluginExecutor):
             if record is None or not record.state.final:
                 yield job_info
             elif record.state.ok:
+                # a protected output gets a local copy, which Snakemake write-protects
+                for f in compat.protected_storage_outputs(job_info.job):
+                    await compat.retrieve_from_storage(f)
                 self._host.outputs_stored(job_info.job)
                 self.report_job_success(job_info)
             else:

@@ -107,11 +107,14 @@ def test_one_run_local_aws_batch_slurm_local_each_file_crosses_once(tmp_path, cl
 def test_rules_run_in_their_own_images(tmp_path, cloud):
     wd = copy_workflow("cloud", tmp_path)
     prefix = f"images-{uuid.uuid4().hex[:8]}"
-    run = snakemake(
-        wd, *hybrid_args(cloud, prefix), "--", "alt.txt", "shards/0.txt", env=run_env(cloud)
-    )
+    args = hybrid_args(cloud, prefix, "--keep-storage-local-copies")
+    run = snakemake(wd, *args, "--", "alt.txt", "shards/0.txt", env=run_env(cloud))
     assert run.returncode == 0, run.stdout + run.stderr
     assert s3_text(cloud, f"{prefix}/alt.txt").strip() == "hybrid-cloud-alt"
+    # a protected output gets a write-protected local copy (and is not uploaded again)
+    local = wd / ".snakemake" / "storage" / "s3" / cloud["HYBRID_TEST_BUCKET"] / prefix / "alt.txt"
+    assert local.read_text().strip() == "hybrid-cloud-alt" and not local.stat().st_mode & 0o222
+    assert uploads(prefix)["alt.txt"] == 1
     assert s3_text(cloud, f"{prefix}/shards/0.txt").splitlines()[0] == "hybrid-cloud"
 
 
