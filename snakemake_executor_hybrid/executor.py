@@ -197,7 +197,10 @@ class Executor(RealExecutor):
             self.backend(name).run_jobs(backend_jobs)
 
     def outputs_stored(self, job: JobExecutorInterface) -> None:
-        self._stored.hold(job)
+        try:
+            self._stored.hold(job)
+        except Exception as e:  # noqa: BLE001 - the job's report must go out regardless
+            self.logger.warning(f"hybrid: outputs of job {job.jobid} will be uploaded again: {e}")
 
     def handle_job_success(self, job: JobExecutorInterface) -> None:
         self._stored.release(job)  # Snakemake has checked them in storage
