@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import FileLock, open_shared
+from .text import json_line
 
 GENESIS = "0" * 64
 TAIL_BLOCK = 8192
@@ -75,7 +76,7 @@ class AuditLog:
                     **data,
                     "prev": prev,
                 }
-                line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+                line = json_line(entry)
                 # after a torn last line (a crash mid-write) this entry starts a line
                 os.write(fd, b"\n" + line if torn else line)
                 self._write_head(count + 1, line_hash(line))

@@ -6,6 +6,7 @@ Exit codes: 0 done, 2 usage or invalid value, 3 already decided, 4 not permitted
 """
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -19,11 +20,15 @@ from .outcome import settle
 from .record import iso
 from .spec import GateSpec
 from .store import GateStore, current_user, resolve_dir
+from .text import check_text
 
 ID_HELP = "gate id, or the rule name when that rule has one pending gate"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # text stored by earlier versions: shown, not fatal
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -109,8 +114,9 @@ def _values(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise InvalidInput(f"--set {item!r}: expected FIELD=VALUE")
-        values[name.strip()] = value
+            raise InvalidInput(f"--set {ascii(item)}: expected FIELD=VALUE")
+        name = check_text(name.strip(), "--set: the field name")
+        values[name] = check_text(value, f"--set {name}")
     return values
 
 
@@ -226,6 +232,7 @@ def _wildcards(wildcards: dict[str, str]) -> str:
 def cmd_decide(args: argparse.Namespace) -> int:
     store = _store(args)
     values = _values(getattr(args, "set", []))
+    check_text(args.comment, "--comment")
     record = store.decide(resolve_id(store, args.id), args.choice, values, comment=args.comment)
     if record.decision:
         print(f"{record.id}: {record.decision.choice} (decided by {', '.join(record.decision.by)})")

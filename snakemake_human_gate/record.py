@@ -16,12 +16,12 @@ from .errors import InvalidInput
 from .spec import GateSpec
 
 SCHEMA = 1
-GATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+GATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 
 def check_gate_id(gate_id: str) -> str:
     """Ids name files: letters, digits, '_', '.', '-' only (no paths)."""
-    if not GATE_ID.match(gate_id) or ".." in gate_id:
+    if not isinstance(gate_id, str) or not GATE_ID.fullmatch(gate_id) or ".." in gate_id:
         raise InvalidInput(
             f"invalid gate id {gate_id!r}: use the id shown by 'snakemake-gate list'"
         )

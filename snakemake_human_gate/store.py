@@ -40,6 +40,7 @@ from .fsutil import (
 )
 from .record import Decision, GateRecord, Vote, answer, check_gate_id, iso
 from .spec import GateSpec
+from .text import check_text, check_values, json_line
 
 ENV_DIR = "SNAKEMAKE_GATE_DIR"
 ENV_SHARE = "SNAKEMAKE_GATE_SHARE"
@@ -117,7 +118,7 @@ class GateStore:
         try:
             return self._read(str(path), str(self.answers_path(gid)))
         except FileNotFoundError:
-            raise UnknownGate(f"no gate {gid!r} in {self.root}") from None
+            raise UnknownGate(f"no gate {gid!r} (see 'snakemake-gate list --all')") from None
         except (ValueError, KeyError, TypeError) as e:
             raise InvalidInput(f"gate file {path} is not a valid gate record: {e}") from None
 
@@ -192,8 +193,7 @@ class GateStore:
             os.close(fd)
 
     def _answer(self, gid: str, vote: Vote | None, decision: Decision | None) -> None:
-        line = json.dumps(answer(vote, decision), sort_keys=True, separators=(",", ":"))
-        append_durably(self.answers_path(gid), line.encode() + b"\n", self.file_mode)
+        append_durably(self.answers_path(gid), json_line(answer(vote, decision)), self.file_mode)
 
     def ask(
         self,
@@ -224,6 +224,7 @@ class GateStore:
                 requested_by=requested_by,
                 created=time.time(),
             )
+            check_text(json.dumps(record.to_json(), ensure_ascii=False), "the gate")
             self._clear_answers(gid)
             write_json_atomic(self.path(gid), record.to_json(), self.file_mode)
             self.audit.append(
@@ -286,7 +287,9 @@ class GateStore:
                     "self-approval",
                 )
             try:
-                typed = spec.validate_values(choice, values)
+                check_text(comment, "the comment")
+                check_values(values)
+                typed = spec.validate_values(check_text(choice, "the choice"), values)
             except InvalidInput as e:
                 raise refuse(e, "invalid") from None
             now = time.time()

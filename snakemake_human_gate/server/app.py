@@ -19,7 +19,14 @@ from ..auth import FailureLimiter, TokenStore
 from ..links import LinkSigner
 from ..store import GateStore
 from ..webhooks import DEFAULT_WINDOW, WebhookSecrets
-from .asgi import Authenticate, SecurityHeaders, on_http_error, on_refused, validation_handler
+from .asgi import (
+    Authenticate,
+    SafeJSONResponse,
+    SecurityHeaders,
+    on_http_error,
+    on_refused,
+    validation_handler,
+)
 from .gates import Gates
 from .linkpages import LinkPages
 from .routes import api_router, link_router
@@ -66,6 +73,7 @@ def create_app(
         docs_url=None,  # Swagger UI would load scripts from a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
+        default_response_class=SafeJSONResponse,
     )
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(Refused, on_refused)

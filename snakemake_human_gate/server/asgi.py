@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InvalidInput
+from ..text import scrub
 from .security import Caller, Guard, Refused, known_id
 
 T = TypeVar("T")
@@ -83,8 +84,19 @@ class Authenticate:
         return caller
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON as UTF-8; a lone surrogate in the content (text stored by an earlier version,
+    which could not be encoded) is sent as U+FFFD instead of failing the answer."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return super().render(scrub(content))
+
+
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Any:
-    return JSONResponse({"detail": detail, "reason": code}, status, headers=headers)
+    return SafeJSONResponse({"detail": detail, "reason": code}, status, headers=headers)
 
 
 async def on_refused(request: Request, error: Exception) -> Any:

@@ -56,8 +56,9 @@ class Gates:
         except UnknownGate as e:
             raise self.guard.refuse(e, caller, gid) from None
         except InvalidInput as e:  # the file is not a gate record: the server's problem
-            logger.error("%s", e)
-            raise Refused(500, "bad-record", f"{e}: see 'snakemake-gate list'") from None
+            logger.error("%s", e)  # the file's path: for the server's log, not for clients
+            detail = f"gate {gid} cannot be read: see the server's log and 'snakemake-gate list'"
+            raise Refused(500, "bad-record", detail) from None
 
     def list(self, caller: Caller, status: str) -> dict[str, Any]:
         records, _ = self.store.scan()

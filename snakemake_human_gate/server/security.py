@@ -46,6 +46,10 @@ class MethodNotAllowed(GateError):
     """The path exists, but not for this method (HTTP 405)."""
 
 
+class UnsupportedMediaType(GateError):
+    """A body that should be JSON is sent as something else (HTTP 415)."""
+
+
 class ArtifactChanged(Conflict):
     """The artifact's file no longer has the content the gate asked about (HTTP 409)."""
 
@@ -58,6 +62,7 @@ _MAPPING: list[tuple[type[GateError], int, str, str]] = [
     (BodyTooLarge, 413, "too-large", "body too large"),
     (UnknownGate, 404, "not-found", "unknown gate"),
     (MethodNotAllowed, 405, "method-not-allowed", "method not allowed"),
+    (UnsupportedMediaType, 415, "unsupported-media-type", "unsupported media type"),
     (ArtifactChanged, 409, "artifact-changed", "artifact changed"),
     (Conflict, 409, "already-decided", "already decided"),
     (NotPermitted, 403, "not-permitted", "not permitted"),

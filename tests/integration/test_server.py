@@ -7,7 +7,6 @@ through the store, as Snakemake asks them.
 import html
 import json
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -15,66 +14,12 @@ import requests
 
 from snakemake_human_gate import gate
 from snakemake_human_gate.auth import TokenStore
-from snakemake_human_gate.links import LinkSigner
 from snakemake_human_gate.store import GateStore
-from snakemake_human_gate.webhooks import SENDER_HEADER, WebhookSecrets, sign_request
-from tests.integration.gateserver import ask, audit, json_bytes, live_server
-
-MAX_BODY = 4096
+from snakemake_human_gate.webhooks import SENDER_HEADER
+from tests.integration.gateserver import MAX_BODY, audit, json_bytes, live_server
 
 
-class Server:
-    """A live server over a fresh store, with tokens for alice, bob, eve and runner."""
-
-    def __init__(self, root: Path, url: str) -> None:
-        self.url = url
-        self.store = GateStore(root / "gates")
-        self.workdir = root
-        tokens = TokenStore(self.store.root, self.store.share)
-        self.tokens = {user: tokens.create(user) for user in ("alice", "bob", "eve", "runner")}
-        self.webhooks = WebhookSecrets(self.store.root, self.store.share)
-        self.secret = self.webhooks.add("chatbot", "alice").encode()
-        self.links = LinkSigner(self.store.root, self.store.share)
-
-    def auth(self, user: str = "alice") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
-
-    def get(self, path: str, user: str | None = "alice", **kwargs) -> requests.Response:
-        headers = {**(self.auth(user) if user else {}), **kwargs.pop("headers", {})}
-        return requests.get(self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def post(
-        self, path: str, body: bytes | dict, user: str | None = "alice", headers=None
-    ) -> requests.Response:
-        data = body if isinstance(body, bytes) else json_bytes(body)
-        all_headers = {**(self.auth(user) if user else {}), **(headers or {})}
-        return requests.post(self.url + path, data=data, headers=all_headers, timeout=30)
-
-    def decide(self, gid: str, body: bytes | dict, user: str = "alice") -> requests.Response:
-        return self.post(f"/api/gates/{gid}/decision", body, user)
-
-    def signed(self, body: bytes, *, timestamp: float | None = None, secret=None) -> dict:
-        stamp = int(time.time() if timestamp is None else timestamp)
-        return {SENDER_HEADER: "chatbot", **sign_request(secret or self.secret, body, stamp)}
-
-    def ask(self, spec=None, **kwargs):
-        return ask(self.store, self.workdir, spec, **kwargs)
-
-    def link(self, gid: str, action: str = "approve", user: str = "alice", ttl: float = 600):
-        return self.links.mint(gid, action, user, ttl=ttl, now=time.time())
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "work"
-    root.mkdir()
-    store_dir = root / "gates"
-    GateStore(store_dir)
-    with live_server(store_dir, max_body=MAX_BODY, public_url="https://gates.example.org") as url:
-        yield Server(root, url)
-
-
-def snapshot(server: Server) -> dict[str, bytes]:
+def snapshot(server) -> dict[str, bytes]:
     """Every gate record's bytes: a refusal must leave them as they were."""
     return {p.name: p.read_bytes() for p in sorted((server.store.root / "gates").iterdir())}
 
@@ -476,6 +421,42 @@ def test_refusals_answer_right_change_nothing_and_are_audited(server, case, stat
         assert answer.json()["reason"] == "unauthenticated"  # all alike: nothing learnt
         assert new[0]["auth"]  # the audit log has the precise reason
     assert server.store.get(record.id).status == "pending"
+
+
+def test_an_unknown_gate_is_404_without_the_stores_path(server):
+    for answer in (
+        server.get("/api/gates/review-000000000000"),
+        server.decide("review-000000000000", {"choice": "approve"}),
+    ):
+        assert answer.status_code == 404
+        assert "review-000000000000" in answer.json()["detail"]
+        assert str(server.store.root) not in answer.text
+
+
+def test_an_id_with_a_trailing_newline_is_not_an_id(server):
+    record = server.ask()
+    answer = server.get(f"/api/gates/{record.id}%0A")
+    assert answer.status_code == 404 and "not a gate id" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_json_bodies_need_a_json_content_type(server, content_type):
+    record = server.ask()
+    body = json_bytes({"choice": "approve"})
+    before, seen = snapshot(server), len(audit(server.store))
+    headers = {"Content-Type": content_type}  # None: no Content-Type at all
+    for path in (f"/api/gates/{record.id}/decision", "/hooks/decision"):
+        answer = server.post(path, body, headers=headers)
+        assert answer.status_code == 415, answer.text
+        assert "Content-Type: application/json" in answer.json()["detail"]
+    assert snapshot(server) == before
+    assert [e["reason"] for e in audit(server.store)[seen:]] == ["unsupported media type"] * 2
+    typed = server.post(
+        f"/api/gates/{record.id}/decision",
+        body,
+        headers={"Content-Type": "Application/JSON; charset=utf-8"},
+    )
+    assert typed.status_code == 200, typed.text
 
 
 def test_wrong_method_is_405_with_allow(server):

@@ -179,9 +179,33 @@ def test_answers_left_by_an_interrupted_reset_are_not_inherited(store, artifact)
 def test_unknown_and_hostile_ids(store):
     with pytest.raises(UnknownGate):
         store.decide("review-000000000000", "approve", actor="alice")
-    for bad in ["../etc/passwd", "a/b", ".hidden", "x" * 300, ""]:
+    for bad in ["../etc/passwd", "a/b", ".hidden", "x" * 300, "", "review-1\n", "review\n-1"]:
         with pytest.raises(InvalidInput, match="invalid gate id"):
             store.decide(bad, "approve", actor="alice")
+
+
+def test_text_that_is_not_unicode_is_refused_before_anything_is_written(store, artifact):
+    record, _ = ask(store, artifact, gate("Ship?", fields={"note": str}))
+    answers = store.answers_path(record.id)
+    for values, comment in (
+        ({"note": "x\udc00"}, ""),
+        ({"\ud800": "x", "note": "n"}, ""),
+        ({"note": "n"}, "fine \udfff"),
+    ):
+        with pytest.raises(InvalidInput, match="not valid Unicode"):
+            store.decide(record.id, "approve", values, comment=comment, actor="alice")
+    assert answers.read_bytes() == b""
+    refused = [e for e in store.audit.entries() if e["event"] == "refused"]
+    assert len(refused) == 3 and all("not valid Unicode" in e["detail"] for e in refused)
+    assert (store.root / "audit.jsonl").read_text(encoding="utf-8")  # UTF-8 throughout
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        store.ask(
+            rule="review",
+            wildcards={"run": "\udc80"},
+            inputs=[artifact],
+            output=artifact.parent / "out.json",
+            spec=gate("Ship?"),
+        )
 
 
 def test_malformed_and_foreign_files_are_reported_not_fatal(store, artifact):
