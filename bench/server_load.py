@@ -10,7 +10,7 @@ bearer token per client; ``snakemake-gate serve`` runs as a real process on loop
 the lighter client leaves more CPU to the server. Prints decisions/s and
 latencies, then checks that every gate was decided exactly once, by the client that
 was answered 200, in the gates' answers (one line each) and in the audit log (whose hash
-chain must verify).
+chain must verify), each decision confirmed by its audit entry.
 
 ``--profile FILE`` then also decides ``--gates`` more gates without HTTP (authentication
 and decision as the server does them, in one thread) under cProfile: the time per
@@ -180,9 +180,11 @@ def verify(store: GateStore, ids: list[str], answers: list[tuple[str, str, int]]
         decision = store.get(gid).decision
         if decision is None or decision.by != [deciders.get(gid)]:
             problems.append(f"{gid}: recorded {decision}, answered for {deciders.get(gid)}")
-        lines = store.answers_path(gid).read_text().splitlines()
-        if [json.loads(line)["decision"] is not None for line in lines] != [True]:
-            problems.append(f"{gid}: answers file holds {len(lines)} lines, not one decision")
+        lines = [json.loads(line) for line in store.answers_path(gid).read_text().splitlines()]
+        answers = [line for line in lines if "id" in line]
+        acks = [line["ack"] for line in lines if "ack" in line]
+        if [a["decision"] is not None for a in answers] != [True] or acks != [answers[0]["id"]]:
+            problems.append(f"{gid}: answers file holds {lines}, not one confirmed decision")
     entries = list(store.audit.entries())
     decided = Counter(e["gate"] for e in entries if e["event"] == "decided")
     if set(decided) != set(ids) or set(decided.values()) != {1}:

@@ -21,6 +21,7 @@ from .record import iso
 from .spec import GateSpec
 from .store import GateStore, current_user, resolve_dir
 from .text import check_text
+from .verify import verify_store
 
 ID_HELP = "gate id, or the rule name when that rule has one pending gate"
 
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.stores = []  # opened by the command: what they found is reported at the end
     try:
         return int(args.func(args) or 0)
     except GateError as e:
@@ -38,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        for store in args.stores:
+            for discarded in store.discarded:
+                print(f"snakemake-gate: warning: {discarded}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +112,9 @@ def _add_set(p: argparse.ArgumentParser) -> None:
 
 
 def _store(args: argparse.Namespace) -> GateStore:
-    return GateStore(resolve_dir(args.dir))
+    store = GateStore(resolve_dir(args.dir))
+    args.stores.append(store)
+    return store
 
 
 def _values(items: list[str]) -> dict[str, str]:
@@ -162,7 +170,7 @@ def _age(seconds: float) -> str:
 
 def resolve_id(store: GateStore, given: str) -> str:
     """A gate id, the name of a rule with one pending gate, or a unique id prefix."""
-    if store.path(given).exists():
+    if store.has(given):
         return given
     records, _ = store.scan()
     for candidates in (
@@ -310,11 +318,18 @@ def cmd_await(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.verify:
-        verdict = store.audit.verify()
-        if verdict.ok:
-            print(f"audit log intact: {verdict.entries} entries")
+        report = verify_store(store)
+        for note in report.notes:
+            print(f"note: {note}")
+        if report.ok:
+            print(
+                f"audit log intact: {report.entries} entries; every answer of every gate is "
+                "recorded in it"
+            )
             return 0
-        print(f"audit log BROKEN after {verdict.entries} good entries: {verdict.problem}")
+        print(f"audit log BROKEN after {report.entries} good entries: {report.problems[0]}")
+        for problem in report.problems[1:]:
+            print(f"also: {problem}")
         return 1
     entries = list(store.audit.entries(args.id))
     if args.json:

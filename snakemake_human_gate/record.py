@@ -16,6 +16,7 @@ from .errors import InvalidInput
 from .spec import GateSpec
 
 SCHEMA = 1
+TIMEOUT_ACTOR = "timeout"  # who the audit log and a decision name for a timeout
 GATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 

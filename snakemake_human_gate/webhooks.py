@@ -34,17 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .auth import (
-    SECRET_DIR_MODE,
-    SECRET_FILE_MODE,
-    AuthError,
-    auth_dir,
-    check_name,
-    private_lock,
-    read_entries,
-    write_entries,
-)
+from .auth import AuthError, check_name, read_entries, write_entries
 from .errors import InvalidInput
+from .private import SECRET_FILE_MODE, PrivateFiles
 
 SENDER_HEADER = "X-Gate-Sender"
 TIMESTAMP_HEADER = "X-Gate-Timestamp"
@@ -53,6 +45,8 @@ DEFAULT_WINDOW = 300.0
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})")  # one spelling: no malleable variants
 WEBHOOKS_SCHEMA = 1
+SENDERS = "webhooks.json"
+SEEN = "seen-signatures"
 
 
 def signature(secret: bytes, body: bytes, timestamp: str) -> str:
@@ -125,10 +119,9 @@ class WebhookSecrets:
     """The configured senders: name -> secret and user, in ``<root>/auth/webhooks.json``."""
 
     def __init__(self, root: Path, share: str) -> None:
-        directory = auth_dir(root, share)
-        self.path = directory / "webhooks.json"
-        self.seen = directory / "seen-signatures"
-        self._lock = private_lock(directory, "webhooks")
+        self.files = PrivateFiles(root, share)
+        self.path = self.files.path(SENDERS)
+        self.seen = self.files.path(SEEN)
         self._pruned = 0.0  # when seen signatures were last pruned (by this process)
 
     def add(self, name: str, user: str, *, now: float | None = None) -> str:
@@ -136,7 +129,7 @@ class WebhookSecrets:
         check_name(name, "sender name")
         check_name(user)
         secret = secrets.token_hex(32)
-        with self._lock:
+        with self.files.lock(SENDERS):
             senders = self._senders()
             if name in senders:
                 raise InvalidInput(f"sender {name!r} exists: remove it first to replace it")
@@ -153,7 +146,7 @@ class WebhookSecrets:
         return WebhookSender(name, entry["secret"].encode(), entry["user"], entry["created"])
 
     def remove(self, name: str) -> None:
-        with self._lock:
+        with self.files.lock(SENDERS):
             senders = self._senders()
             if senders.pop(name, None) is None:
                 raise InvalidInput(f"no sender {name!r}: see 'snakemake-gate webhook list'")
@@ -181,31 +174,27 @@ class WebhookSecrets:
         A signature is kept for twice the window after it was accepted (its timestamp
         may have been up to a window ahead); after that its request is refused as stale.
         """
-        path = self.seen / hashlib.sha256(signed.encode()).hexdigest()
+        name = hashlib.sha256(signed.encode()).hexdigest()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
+        with self.files.dir(SEEN, create=True) as seen:
             try:
-                fd = os.open(path, flags, SECRET_FILE_MODE)
-            except FileNotFoundError:  # the first signed request of this store
-                with contextlib.suppress(FileExistsError):
-                    self.seen.mkdir(mode=SECRET_DIR_MODE)
-                fd = os.open(path, flags, SECRET_FILE_MODE)
-        except FileExistsError:
-            raise AuthError("this signed request was received before", "replayed") from None
-        os.close(fd)
-        if now - self._pruned > window:
-            self._pruned = now
-            self._forget_seen(before=now - 2 * window)
+                os.close(os.open(name, flags, SECRET_FILE_MODE, dir_fd=seen))
+            except FileExistsError:
+                raise AuthError("this signed request was received before", "replayed") from None
+            if now - self._pruned > window:
+                self._pruned = now
+                self._forget_seen(seen, before=now - 2 * window)
 
-    def _forget_seen(self, before: float) -> None:
-        with os.scandir(self.seen) as entries:
+    @staticmethod
+    def _forget_seen(seen: int, before: float) -> None:
+        with os.scandir(seen) as entries:
             for entry in entries:
                 with contextlib.suppress(FileNotFoundError):
                     if entry.stat(follow_symlinks=False).st_mtime < before:
-                        os.unlink(entry.path)
+                        os.unlink(entry.name, dir_fd=seen)
 
     def _senders(self) -> dict[str, dict[str, Any]]:
-        return read_entries(self.path, "senders", {"secret", "user", "created"})
+        return read_entries(self.files, SENDERS, "senders", {"secret", "user", "created"})
 
     def _save(self, senders: dict[str, dict[str, Any]]) -> None:
-        write_entries(self.path, "senders", WEBHOOKS_SCHEMA, senders)
+        write_entries(self.files, SENDERS, "senders", WEBHOOKS_SCHEMA, senders)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from ..auth import FailureLimiter, TokenStore
 from ..links import LinkSigner
 from ..store import GateStore
+from ..storefs import UnsafeFile
 from ..webhooks import DEFAULT_WINDOW, WebhookSecrets
 from .asgi import (
     Authenticate,
@@ -25,6 +26,7 @@ from .asgi import (
     SecurityHeaders,
     on_http_error,
     on_refused,
+    on_unsafe_file,
     validation_handler,
 )
 from .gates import Gates
@@ -79,6 +81,7 @@ def create_app(
     app.add_exception_handler(Refused, on_refused)
     app.add_exception_handler(RequestValidationError, validation_handler(guard))
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(UnsafeFile, on_unsafe_file)
     app.include_router(api_router(gates, Authenticate(guard, max_body)))
     app.include_router(link_router(links))
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")

@@ -1,6 +1,7 @@
 """What sits between HTTP and the gate operations: reading the body within a limit,
 the authentication dependency, security headers, and refusals as answers."""
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +19,7 @@ from ..text import scrub
 from .security import Caller, Guard, Refused, known_id
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 DRAIN_FACTOR = 16  # an oversized body is read (and dropped) up to this many times the limit
 DASHBOARD_POLICY = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
@@ -125,6 +127,15 @@ def validation_handler(guard: Guard) -> Any:
         return problem(422, "invalid", detail)
 
     return on_invalid
+
+
+async def on_unsafe_file(request: Request, error: Exception) -> Any:
+    """A link, a FIFO or a device found in the store: a fault of the store, not of the
+    request. Nothing was done; the server's log names the file (the answer does not)."""
+    logger.error("%s", error)
+    return problem(
+        500, "unsafe-store-file", "the store holds a file the server refuses: see its log"
+    )
 
 
 async def on_http_error(request: Request, error: Exception) -> Any:

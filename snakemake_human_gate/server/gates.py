@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import GateError, InvalidInput, UnknownGate
 from ..record import GateRecord, check_gate_id
 from ..store import GateStore
+from ..storefs import UnsafeFile, open_regular
 from .payload import MalformedRequest, check_decision, parse_body, parse_named_body
 from .security import ArtifactChanged, Caller, Guard, Refused
 from .views import artifact_kind, gate_view, media_type
@@ -95,8 +96,9 @@ class Gates:
         item = record.inputs[index]
         path = Path(item["path"])
         try:
-            with open(path, "rb") as f:
-                if os.fstat(f.fileno()).st_size > MAX_ARTIFACT:
+            with os.fdopen(open_regular(path), "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > MAX_ARTIFACT:
                     raise self.guard.refuse(
                         InvalidInput(
                             f"artifact {index} is over {MAX_ARTIFACT} bytes: read {path} "
@@ -106,10 +108,16 @@ class Gates:
                         gid,
                         reason="artifact too large",
                     )
-                data = f.read(MAX_ARTIFACT + 1)
+                data = f.read(size)  # what it had when opened: the digest says if it changed
         except OSError as e:
             error = UnknownGate(f"artifact {index} of gate {gid} cannot be read: {e.strerror}")
             raise self.guard.refuse(error, caller, gid, reason="artifact gone") from None
+        except UnsafeFile as e:  # a FIFO or a device: never what the gate was asked about
+            changed = ArtifactChanged(
+                f"artifact {index} of gate {gid} ({path.name}) is {e.found}, not the file "
+                "the gate was asked about"
+            )
+            raise self.guard.refuse(changed, caller, gid) from None
         digest = hashlib.sha256(data).hexdigest()
         if digest != item["sha256"]:
             changed = ArtifactChanged(

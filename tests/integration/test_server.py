@@ -95,9 +95,10 @@ def test_list_filters_pending_decided_and_recent(server):
     assert server.decide(done.id, {"choice": "approve"}).status_code == 200
     assert server.decide(old.id, {"choice": "reject"}).status_code == 200
     path = server.store.answers_path(old.id)  # decided eight days ago
-    data = json.loads(path.read_text())
+    answer, ack = path.read_text().splitlines()
+    data = json.loads(answer)
     data["decision"]["at"] = "2020-01-01T00:00:00Z"
-    path.write_text(json.dumps(data) + "\n")
+    path.write_text(f"{json.dumps(data)}\n{ack}\n")
 
     def ids(status=None):
         query = f"?status={status}" if status else ""

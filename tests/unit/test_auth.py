@@ -22,6 +22,7 @@ from snakemake_human_gate.auth import (
 )
 from snakemake_human_gate.errors import GateError, InvalidInput
 from snakemake_human_gate.links import LinkSigner
+from snakemake_human_gate.storefs import UnsafeFile
 from snakemake_human_gate.webhooks import (
     SENDER_HEADER,
     SIGNATURE_HEADER,
@@ -175,7 +176,7 @@ def test_symlinked_token_file_is_refused(tokens, tmp_path):
     elsewhere = tmp_path / "planted.json"
     os.replace(tokens.path, elsewhere)
     tokens.path.symlink_to(elsewhere)
-    with pytest.raises(AuthFileError, match="cannot read"):
+    with pytest.raises(UnsafeFile, match="is a symbolic link, not a regular file"):
         tokens.list()
 
 

@@ -115,7 +115,8 @@ def test_reset_asks_again(store, artifact):
     assert new and again.id == record.id and again.decision is None
     archived = sorted((store.root / "archive").iterdir())
     assert [p.suffix for p in archived] == [".answers", ".json"]
-    assert json.loads(archived[0].read_text())["decision"]["by"] == ["alice"]
+    answer = json.loads(archived[0].read_text().splitlines()[0])
+    assert answer["decision"]["by"] == ["alice"]
 
 
 def test_what_was_asked_is_never_rewritten_and_each_answer_is_one_line(store, artifact):
@@ -129,10 +130,15 @@ def test_what_was_asked_is_never_rewritten_and_each_answer_is_one_line(store, ar
     versions.add(store.version(record.id))
     assert store.path(record.id).read_bytes() == asked and len(versions) == 3
     lines = [json.loads(line) for line in store.answers_path(record.id).read_text().splitlines()]
-    assert [(a["vote"]["by"], a["decision"] is not None) for a in lines] == [
+    alice, alice_ack, bob, bob_ack = lines  # each answer, then the audit entry confirming it
+    assert [(a["vote"]["by"], a["decision"] is not None) for a in (alice, bob)] == [
         ("alice", False),
         ("bob", True),
     ]
+    entries = {e["seq"]: e for e in store.audit.entries()}
+    for answer, ack in ((alice, alice_ack), (bob, bob_ack)):
+        assert ack == {"ack": answer["id"], "seq": ack["seq"]}
+        assert entries[ack["seq"]]["answer"] == answer["id"]
     assert store.get(record.id).decision.comment == "fine"
 
 
@@ -146,8 +152,9 @@ def test_a_line_torn_by_a_crash_is_ignored_and_the_next_answer_starts_a_line(sto
     assert [v.by for v in store.get(record.id).votes] == ["alice"]
     assert store.decide(record.id, "approve", actor="bob").decision.by == ["alice", "bob"]
     assert store.get(record.id).decision.by == ["alice", "bob"]
-    torn, bob = answers.read_text().splitlines()[1:]  # each on a line of its own
+    torn, bob, ack = answers.read_text().splitlines()[2:]  # each on a line of its own
     assert torn.endswith('"cho') and json.loads(bob)["vote"]["by"] == "bob"
+    assert json.loads(ack)["ack"] == json.loads(bob)["id"]
 
 
 def test_a_record_from_before_answers_files_is_read_and_answered(store, artifact):
