@@ -204,6 +204,7 @@ def profile_store_path(root: Path, gates: int, out: str) -> float:
     from snakemake_human_gate.auth import FailureLimiter
     from snakemake_human_gate.server.gates import Gates
     from snakemake_human_gate.server.security import Guard
+    from snakemake_human_gate.signatures import Target
     from snakemake_human_gate.webhooks import WebhookSecrets
 
     store, ids, [token] = make_store(root, gates, 1)
@@ -219,7 +220,8 @@ def profile_store_path(root: Path, gates: int, out: str) -> float:
     start = time.perf_counter()
     profiler.enable()
     for gid in ids:
-        decide(guard.authenticate(headers, body, "127.0.0.1"), gid, body)
+        target = Target("POST", f"/api/gates/{gid}/decision")
+        decide(guard.authenticate(headers, body, "127.0.0.1", target), gid, body)
     profiler.disable()
     elapsed = time.perf_counter() - start
     with open(out, "w") as f:

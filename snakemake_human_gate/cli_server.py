@@ -68,6 +68,12 @@ def add_server_commands(sub: Any) -> None:
     p.add_argument("--failure-window", type=float, default=60.0, help="seconds")
     p.add_argument("--workers", type=int, default=1, help="server processes (needs --port)")
     p.add_argument(
+        "--accept-v1-signatures",
+        action="store_true",
+        help="while senders move to 'v2=' signatures: also accept the old 'sha256=' form "
+        "(not bound to method and path) on POST /hooks/decision",
+    )
+    p.add_argument(
         "--forwarded-allow-ips",
         help="reverse proxies (comma-separated addresses) whose X-Forwarded-For names the "
         "client (default: none; the connecting address counts)",
@@ -157,6 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body=args.max_body,
         max_failures=args.max_failures,
         failure_window=args.failure_window,
+        accept_v1_signatures=args.accept_v1_signatures,
     )
     options = ServeOptions(
         app,

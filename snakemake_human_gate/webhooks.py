@@ -1,15 +1,8 @@
-"""Signed webhook requests (GitHub/Slack style) and the senders allowed to make them.
-
-A sender (a chat bot, a CI job) signs ``f"{timestamp}.".encode() + body`` with
-HMAC-SHA256 under its secret and sends::
-
-    X-Gate-Sender: <name>
-    X-Gate-Timestamp: <unix seconds>
-    X-Gate-Signature-256: sha256=<64 lowercase hex digits>
+"""The senders allowed to make signed requests (GitHub/Slack style), and the memory of
+the signatures accepted. What a request signs, and its check: :mod:`.signatures`.
 
 The HMAC key is the secret exactly as :meth:`WebhookSecrets.add` returned it (its ASCII
-bytes, as GitHub does), so a shell sender needs only
-``printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET"``.
+bytes, as GitHub does), so a shell sender needs only ``openssl dgst -sha256 -hmac``.
 
 The signature covers the timestamp, so an old request cannot be given a fresh one, and
 requests more than ``window`` seconds from the server's clock are refused. Within the
@@ -24,9 +17,7 @@ Secrets are stored as they are (HMAC needs them) in ``<root>/auth/webhooks.json`
 
 import contextlib
 import hashlib
-import hmac
 import os
-import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -37,74 +28,11 @@ from typing import Any
 from .auth import AuthError, check_name, read_entries, write_entries
 from .errors import InvalidInput
 from .private import SECRET_FILE_MODE, PrivateFiles
+from .signatures import DEFAULT_WINDOW, SENDER_HEADER, Target, header, verify_request
 
-SENDER_HEADER = "X-Gate-Sender"
-TIMESTAMP_HEADER = "X-Gate-Timestamp"
-SIGNATURE_HEADER = "X-Gate-Signature-256"
-DEFAULT_WINDOW = 300.0
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})")  # one spelling: no malleable variants
 WEBHOOKS_SCHEMA = 1
 SENDERS = "webhooks.json"
 SEEN = "seen-signatures"
-
-
-def signature(secret: bytes, body: bytes, timestamp: str) -> str:
-    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def sign_request(secret: bytes, body: bytes, timestamp: int) -> dict[str, str]:
-    """The timestamp and signature headers of a request carrying ``body``."""
-    stamp = str(int(timestamp))
-    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: f"sha256={signature(secret, body, stamp)}"}
-
-
-def header(headers: Mapping[str, str], name: str) -> str:
-    """The one value of a header, whatever the case of its name."""
-    values = [value for key, value in headers.items() if key.lower() == name.lower()]
-    if not values:
-        raise AuthError(f"missing header {name}", "missing-header")
-    if len(values) > 1:
-        raise AuthError(f"header {name} is given {len(values)} times", "malformed-header")
-    return str(values[0])
-
-
-def verify_request(
-    secret: bytes,
-    headers: Mapping[str, str],
-    body: bytes,
-    now: float,
-    window: float = DEFAULT_WINDOW,
-) -> None:
-    """Refuse (AuthError) unless ``headers`` sign exactly ``body``, within ``window`` s of now.
-
-    The signature is checked before the clock, so a stale or future timestamp means an
-    authentic request that is late (a replay?) or early (a skewed clock).
-    """
-    stamp = header(headers, TIMESTAMP_HEADER)
-    signed = header(headers, SIGNATURE_HEADER)
-    if not _TIMESTAMP.fullmatch(stamp):
-        raise AuthError(f"malformed {TIMESTAMP_HEADER}: expected unix seconds", "malformed-header")
-    match = _SIGNATURE.fullmatch(signed)
-    if not match:
-        raise AuthError(
-            f"malformed {SIGNATURE_HEADER}: expected sha256=<64 lowercase hex digits>",
-            "malformed-header",
-        )
-    if not hmac.compare_digest(signature(secret, body, stamp).encode(), match[1].encode()):
-        raise AuthError("bad signature: body, timestamp or secret differ", "bad-signature")
-    age = now - int(stamp)
-    if age > window:
-        raise AuthError(
-            f"stale request: signed {age:.0f} s ago, over the {window:g} s allowed (a replay?)",
-            "stale-timestamp",
-        )
-    if age < -window:
-        raise AuthError(
-            f"request signed {-age:.0f} s in the future, over the {window:g} s allowed: "
-            "check the sender's clock",
-            "future-timestamp",
-        )
 
 
 @dataclass(frozen=True)
@@ -160,12 +88,23 @@ class WebhookSecrets:
         self,
         headers: Mapping[str, str],
         body: bytes,
+        *,
+        target: Target,
         now: float,
         window: float = DEFAULT_WINDOW,
+        accept_v1: bool = False,
     ) -> WebhookSender:
         """The sender the request names, once its signature and timestamp are verified."""
         sender = self.get(header(headers, SENDER_HEADER))
-        verify_request(sender.secret, headers, body, now, window)
+        verify_request(
+            sender.secret,
+            headers,
+            body,
+            target=target,
+            now=now,
+            window=window,
+            accept_v1=accept_v1,
+        )
         return sender
 
     def first_use(self, signed: str, now: float, window: float = DEFAULT_WINDOW) -> None:

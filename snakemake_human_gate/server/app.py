@@ -17,9 +17,10 @@ from starlette.exceptions import HTTPException
 
 from ..auth import FailureLimiter, TokenStore
 from ..links import LinkSigner
+from ..signatures import DEFAULT_WINDOW
 from ..store import GateStore
 from ..storefs import UnsafeFile
-from ..webhooks import DEFAULT_WINDOW, WebhookSecrets
+from ..webhooks import WebhookSecrets
 from .asgi import (
     Authenticate,
     SafeJSONResponse,
@@ -55,8 +56,11 @@ def create_app(
     max_failures: int = DEFAULT_MAX_FAILURES,
     failure_window: float = DEFAULT_FAILURE_WINDOW,
     signature_window: float = DEFAULT_WINDOW,
+    accept_v1_signatures: bool = False,
 ) -> FastAPI:
-    """The server over the gate store at ``store_dir`` (created if missing)."""
+    """The server over the gate store at ``store_dir`` (created if missing).
+    ``accept_v1_signatures``: signed requests of the old form (not bound to the path)
+    count on ``POST /hooks/decision``, while senders move to ``v2``."""
     store = GateStore(Path(store_dir))
     guard = Guard(
         store,
@@ -64,6 +68,7 @@ def create_app(
         WebhookSecrets(store.root, store.share),
         FailureLimiter(max_failures, failure_window),
         signature_window,
+        accept_v1_signatures,
     )
     gates = Gates(store, guard, public_url)
     links = LinkPages(store, guard, LinkSigner(store.root, store.share), public_url)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InvalidInput
+from ..signatures import Target
 from ..text import scrub
 from .security import Caller, Guard, Refused, known_id
 
@@ -32,6 +33,14 @@ _HEADERS = {
     "Content-Security-Policy": DASHBOARD_POLICY,
 }
 bearer = HTTPBearer(auto_error=False, description="a token from 'snakemake-gate token create'")
+
+
+def target_of(request: Request) -> Target:
+    """What a signature of this request must cover: its method, its path as sent
+    (percent-encoded) and its query."""
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    query = request.scope.get("query_string", b"")
+    return Target(request.method, raw.decode("latin-1"), query.decode("latin-1"))
 
 
 def client_of(request: Request) -> str:
@@ -81,7 +90,9 @@ class Authenticate:
         return await run_in_threadpool(both)
 
     def _authenticate(self, request: Request, body: bytes | None) -> Caller:
-        caller = self.guard.authenticate(request.headers, body, client_of(request))
+        caller = self.guard.authenticate(
+            request.headers, body, client_of(request), target_of(request)
+        )
         request.state.caller = caller  # for refusals audited after authentication
         return caller
 

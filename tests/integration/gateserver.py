@@ -20,9 +20,10 @@ from snakemake_human_gate.auth import TokenStore
 from snakemake_human_gate.links import LinkSigner
 from snakemake_human_gate.record import GateRecord
 from snakemake_human_gate.server.app import create_app
+from snakemake_human_gate.signatures import SENDER_HEADER, Target, sign_request
 from snakemake_human_gate.spec import GateSpec
 from snakemake_human_gate.store import GateStore
-from snakemake_human_gate.webhooks import SENDER_HEADER, WebhookSecrets, sign_request
+from snakemake_human_gate.webhooks import WebhookSecrets
 
 GATE_CLI = [sys.executable, "-m", "snakemake_human_gate"]
 MAX_BODY = 4096  # of the ``server`` fixture
@@ -172,10 +173,17 @@ class Server:
         return self.post(f"/api/gates/{gid}/decision", body, user)
 
     def signed(
-        self, body: bytes, *, timestamp: float | None = None, secret: bytes | None = None
+        self,
+        body: bytes,
+        *,
+        path: str = "/hooks/decision",
+        timestamp: float | None = None,
+        secret: bytes | None = None,
     ) -> dict[str, str]:
+        """chatbot's headers for a POST of ``body`` to ``path``."""
         stamp = int(time.time() if timestamp is None else timestamp)
-        return {SENDER_HEADER: "chatbot", **sign_request(secret or self.secret, body, stamp)}
+        signed = sign_request(secret or self.secret, body, stamp, Target("POST", path))
+        return {SENDER_HEADER: "chatbot", **signed}
 
     def ask(self, spec: GateSpec | None = None, **kwargs: Any) -> GateRecord:
         return ask(self.store, self.workdir, spec, **kwargs)

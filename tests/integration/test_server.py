@@ -14,9 +14,10 @@ import requests
 
 from snakemake_human_gate import gate
 from snakemake_human_gate.auth import TokenStore
+from snakemake_human_gate.signatures import SENDER_HEADER, sign_request_v1
 from snakemake_human_gate.store import GateStore
-from snakemake_human_gate.webhooks import SENDER_HEADER
-from tests.integration.gateserver import MAX_BODY, audit, json_bytes, live_server
+from snakemake_human_gate.webhooks import WebhookSecrets
+from tests.integration.gateserver import MAX_BODY, ask, audit, json_bytes, live_server
 
 
 def snapshot(server) -> dict[str, bytes]:
@@ -263,7 +264,10 @@ def test_signed_request_works_on_the_rest_endpoint_too(server):
     record = server.ask()
     body = json_bytes({"choice": "reject"})
     answer = server.post(
-        f"/api/gates/{record.id}/decision", body, user=None, headers=server.signed(body)
+        f"/api/gates/{record.id}/decision",
+        body,
+        user=None,
+        headers=server.signed(body, path=f"/api/gates/{record.id}/decision"),
     )
     assert answer.status_code == 200 and answer.json()["decision"]["choice"] == "reject"
 
@@ -289,6 +293,49 @@ def test_a_replayed_vote_cannot_restore_a_changed_answer(server):
     replay = server.post("/hooks/decision", first, user=None, headers=headers)
     assert replay.status_code == 401
     assert [v.choice for v in server.store.get(record.id).votes] == ["approve"]
+
+
+def test_a_signature_for_one_gate_does_not_decide_another(server):
+    first, second = server.ask(run="1"), server.ask(run="2")
+    body = json_bytes({"choice": "approve"})
+    to_first = f"/api/gates/{first.id}/decision"
+    headers = server.signed(body, path=to_first)
+    moved = server.post(f"/api/gates/{second.id}/decision", body, user=None, headers=headers)
+    assert moved.status_code == 401 and server.store.get(second.id).status == "pending"
+    assert audit(server.store)[-1]["auth"] == "bad-signature"
+    assert server.post(to_first, body, user=None, headers=headers).status_code == 200
+
+
+def test_old_signatures_are_refused_with_their_reason(server):
+    record = server.ask()
+    body = json_bytes({"gate": record.id, "choice": "approve"})
+    old = {SENDER_HEADER: "chatbot", **sign_request_v1(server.secret, body, int(time.time()))}
+    answer = server.post("/hooks/decision", body, user=None, headers=old)
+    assert answer.status_code == 401 and answer.json()["reason"] == "old-signature"
+    assert "sign it 'v2='" in answer.json()["detail"]
+    assert audit(server.store)[-1]["auth"] == "old-signature"
+    assert server.store.get(record.id).status == "pending"
+
+
+def test_old_signatures_count_on_the_hook_with_the_migration_setting(tmp_path):
+    store = GateStore(tmp_path / "gates")
+    first, second = ask(store, tmp_path, run="1"), ask(store, tmp_path, run="2")
+    secret = WebhookSecrets(store.root, store.share).add("chatbot", "alice").encode()
+    with live_server(store.root, accept_v1_signatures=True) as url:
+
+        def post(path, body):
+            headers = {
+                SENDER_HEADER: "chatbot",
+                "Content-Type": "application/json",
+                **sign_request_v1(secret, body, int(time.time())),
+            }
+            return requests.post(url + path, data=body, headers=headers, timeout=30)
+
+        hook = json_bytes({"gate": first.id, "choice": "approve"})
+        assert post("/hooks/decision", hook).status_code == 200
+        rest = post(f"/api/gates/{second.id}/decision", json_bytes({"choice": "approve"}))
+        assert rest.status_code == 401 and rest.json()["reason"] == "old-signature"
+    assert store.get(first.id).decision.by == ["alice"] and store.get(second.id).decision is None
 
 
 def test_hook_body_names_an_unknown_or_bad_gate(server):
@@ -318,18 +365,19 @@ def _request(server, record, case):
     if case == "not a bearer token":
         return server.post(decision, body, user=None, headers={"Authorization": "Basic YTpi"})
     if case == "forged signature":
-        return server.post(decision, body, user=None, headers=server.signed(body, secret=b"guess"))
+        forged = server.signed(body, path=decision, secret=b"guess")
+        return server.post(decision, body, user=None, headers=forged)
     if case == "signature of another body":
         other = json_bytes({"choice": "reject"})
-        return server.post(decision, body, user=None, headers=server.signed(other))
+        return server.post(decision, body, user=None, headers=server.signed(other, path=decision))
     if case == "stale timestamp":
-        headers = server.signed(body, timestamp=time.time() - 301)
+        headers = server.signed(body, path=decision, timestamp=time.time() - 301)
         return server.post(decision, body, user=None, headers=headers)
     if case == "future timestamp":
-        headers = server.signed(body, timestamp=time.time() + 3600)
+        headers = server.signed(body, path=decision, timestamp=time.time() + 3600)
         return server.post(decision, body, user=None, headers=headers)
     if case == "unknown sender":
-        headers = {**server.signed(body), SENDER_HEADER: "mallory"}
+        headers = {**server.signed(body, path=decision), SENDER_HEADER: "mallory"}
         return server.post(decision, body, user=None, headers=headers)
     if case == "non-approver":
         return server.decide(gid, body, user="eve")
@@ -338,7 +386,7 @@ def _request(server, record, case):
         return server.decide(gid, big)
     if case == "oversized body (signed)":
         big = json_bytes({"choice": "approve", "comment": "x" * MAX_BODY})
-        return server.post(decision, big, user=None, headers=server.signed(big))
+        return server.post(decision, big, user=None, headers=server.signed(big, path=decision))
     if case == "malformed JSON":
         return server.decide(gid, b'{"choice": "approve"')
     if case == "not UTF-8":
