@@ -19,7 +19,7 @@ from ..store import GateStore
 from ..storefs import UnsafeFile, open_regular
 from .payload import MalformedRequest, check_decision, parse_body, parse_named_body
 from .security import ArtifactChanged, Caller, Guard, Refused
-from .views import artifact_kind, gate_view, media_type
+from .views import gate_view, inline, media_type
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,7 @@ class Gates:
                 "asked: the gate is about its old content; rerun the workflow to ask anew"
             )
             raise self.guard.refuse(changed, caller, gid)
-        kind = artifact_kind(item["path"])
-        return Artifact(data, media_type(item["path"]), path.name, digest, kind != "other")
+        return Artifact(data, media_type(item["path"]), path.name, digest, inline(item["path"]))
 
     def decide(self, caller: Caller, gid: str, raw: bytes) -> dict[str, Any]:
         record = self.record(caller, gid)

@@ -156,6 +156,7 @@ def api_router(gates: Gates, auth: Authenticate) -> APIRouter:
                 "X-Gate-Artifact-Sha256": artifact.sha256,
                 "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(artifact.name)}",
                 "Content-Security-Policy": ARTIFACT_POLICY,
+                "X-Content-Type-Options": "nosniff",
             },
         )
 

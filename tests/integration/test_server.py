@@ -147,6 +147,15 @@ def test_artifacts_are_served_by_index_with_type_and_digest(server):
     assert html.headers["Content-Disposition"].startswith("attachment;")
 
 
+def test_an_svg_is_an_image_but_only_a_download_when_opened(server):
+    record = server.ask(files={"plot.svg": b"<svg xmlns='http://www.w3.org/2000/svg'/>"})
+    svg = server.get(f"/api/gates/{record.id}/artifacts/0")
+    assert svg.headers["Content-Type"] == "image/svg+xml"  # for the dashboard's <img>
+    assert svg.headers["Content-Disposition"] == "attachment; filename*=UTF-8''plot.svg"
+    assert svg.headers["Content-Security-Policy"].startswith("sandbox;")
+    assert svg.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_changed_or_missing_artifacts_are_refused(server):
     record = server.ask(files={"a.json": b"{}", "b.json": b"[]"})
     (server.workdir / "a.json").write_bytes(b'{"changed": true}')
