@@ -9,12 +9,14 @@ bearer token per client; ``snakemake-gate serve`` runs as a real process on loop
 ``POST /api/gates/{id}/decision``. The clients run on the same machine: on a small one
 the lighter client leaves more CPU to the server. Prints decisions/s and
 latencies, then checks that every gate was decided exactly once, by the client that
-was answered 200, in the gates' answers (one line each) and in the audit log (whose hash
+was answered 200, in the gates' answers (one answer each) and in the audit log (whose hash
 chain must verify), each decision confirmed by its audit entry.
 
-``--profile FILE`` then also decides ``--gates`` more gates without HTTP (authentication
-and decision as the server does them, in one thread) under cProfile: the time per
-decision that the store path takes, and its profile (by own time) in FILE.
+``--signed``: the server signs every audit entry with a registered key (needs the
+``[signing]`` extra). ``--profile FILE`` then also decides ``--gates`` more gates
+without HTTP (authentication and decision as the server does them, in one thread)
+under cProfile: the time per decision that the store path takes, and its profile (by
+own time) in FILE.
 """
 
 import argparse
@@ -41,12 +43,20 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snakemake_human_gate import gate  # noqa: E402
 from snakemake_human_gate.auth import TokenStore  # noqa: E402
-from snakemake_human_gate.store import GateStore  # noqa: E402
+from snakemake_human_gate.signing import ENV_KEY, make_signer, register  # noqa: E402
+from snakemake_human_gate.store import GateStore, current_user  # noqa: E402
 
 
-def make_store(root: Path, gates: int, clients: int) -> tuple[GateStore, list[str], list[str]]:
+def make_store(
+    root: Path, gates: int, clients: int, signed: bool = False
+) -> tuple[GateStore, list[str], list[str]]:
     root.mkdir(parents=True)
     store = GateStore(root / "gates")
+    if signed:  # a key for this user (the server's), registered as a server key
+        os.environ[ENV_KEY] = str(root / "signing.key")
+        signer = make_signer(current_user())
+        register(store.tree, signer.user, signer.public, True, next_seq=1)
+        store = GateStore(root / "gates")
     artifact = root / "metrics.json"
     artifact.write_text('{"loss": 0.1}')
     spec = gate("Ship it?")
@@ -247,6 +257,11 @@ def main() -> int:
     parser.add_argument("--profile", metavar="FILE", help="also profile the store path")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
     parser.add_argument(
+        "--signed",
+        action="store_true",
+        help="the server signs its audit entries (a registered ed25519 key)",
+    )
+    parser.add_argument(
         "--requests",
         action="store_true",
         help="clients use the requests library (heavier) instead of http.client",
@@ -256,7 +271,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="gate-load-", dir=args.dir))
     try:
         start = time.perf_counter()
-        store, ids, tokens = make_store(root / "load", args.gates, args.clients)
+        store, ids, tokens = make_store(root / "load", args.gates, args.clients, args.signed)
         print(f"{args.gates} gates asked in {time.perf_counter() - start:.1f} s ({root})")
         proc, url = start_server(store, args.workers)
         try:

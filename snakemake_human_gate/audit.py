@@ -13,14 +13,18 @@ reached without following links (:mod:`.storefs`).
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .signing import Signer, SigningError, current_user, load_signer, registered
 from .storefs import StoreTree, open_file
 from .text import json_line
+
+logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 TAIL_BLOCK = 8192
@@ -68,11 +72,33 @@ class AuditLog:
         self.path = tree.root / LOG
         self.head = tree.root / HEAD
         self._file_mode = file_mode
+        self._signer: Signer | None | bool = False  # False: not looked for yet
+        self.warnings: list[str] = []  # why this process's entries go unsigned, if it matters
+
+    def signer(self) -> Signer | None:
+        """This process's user's signer, if they have a key (looked for once)."""
+        if self._signer is False:
+            self._signer = None
+            try:
+                self._signer = load_signer(current_user())
+            except SigningError as e:
+                self.warnings.append(f"audit entries are written unsigned: {e}")
+            if self._signer is None and not self.warnings and registered(self.tree):
+                self.warnings.append(
+                    "this store's audit entries are signed, but you have no signing key: "
+                    "run 'snakemake-gate key create' and have the store's owner register it"
+                )
+            for warning in self.warnings:
+                logger.warning("%s", warning)
+        return self._signer if isinstance(self._signer, Signer) else None
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         return self.tree.locked(*LOCK, mode=self._file_mode)
 
     def append(self, event: str, gate: str | None, actor: str, **data: Any) -> dict[str, Any]:
+        signer = self.signer()
+        if signer is not None:
+            data = {**data, "signer": signer.user, "key": signer.id}
         with self._lock(), self.tree.dir() as root:
             # both files open before anything is written: one that is unsafe stops it all
             head = open_file(root, HEAD, os.O_WRONLY, str(self.head), create=self._file_mode)
@@ -94,6 +120,8 @@ class AuditLog:
                     "prev": prev,
                 }
                 line = json_line(entry)
+                if signer is not None:
+                    line = signer.seal(line)
                 # after a torn last line (a crash mid-write) this entry starts a line
                 os.write(fd, b"\n" + line if torn else line)
                 text = f"{count + 1} {line_hash(line)}\n".encode()  # in place, not flushed

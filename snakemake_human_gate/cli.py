@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .announce import Announcer
+from .cli_common import open_store
+from .cli_keys import add_key_commands
 from .cli_server import add_server_commands
 from .errors import GateError, InvalidInput, UnknownGate
 from .outcome import settle
 from .record import iso
 from .spec import GateSpec
-from .store import GateStore, current_user, resolve_dir
+from .store import GateStore, current_user
 from .text import check_text
 from .verify import verify_store
 
@@ -42,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         for store in args.stores:
-            for discarded in store.discarded:
-                print(f"snakemake-gate: warning: {discarded}", file=sys.stderr)
+            for warning in [*store.discarded, *store.audit.warnings]:
+                print(f"snakemake-gate: warning: {warning}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit)
 
     add_server_commands(sub)
+    add_key_commands(sub)
     return parser
 
 
@@ -109,12 +112,6 @@ def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="a typed field value"
     )
-
-
-def _store(args: argparse.Namespace) -> GateStore:
-    store = GateStore(resolve_dir(args.dir))
-    args.stores.append(store)
-    return store
 
 
 def _values(items: list[str]) -> dict[str, str]:
@@ -134,7 +131,7 @@ def _warn_problems(problems: list[Any]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     records, problems = store.scan()
     expired = {r.id: r for r in store.expire_due(records)}
     records = [expired.get(r.id, r) for r in records]
@@ -187,7 +184,7 @@ def resolve_id(store: GateStore, given: str) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     record = store.get(resolve_id(store, args.id))
     history = list(store.audit.entries(record.id))
     if args.json:
@@ -238,7 +235,7 @@ def _wildcards(wildcards: dict[str, str]) -> str:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     values = _values(getattr(args, "set", []))
     check_text(args.comment, "--comment")
     record = store.decide(resolve_id(store, args.id), args.choice, values, comment=args.comment)
@@ -251,7 +248,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     gid = resolve_id(store, args.id)
     store.reset(gid)
     print(f"{gid}: reset; its job will ask again")
@@ -273,7 +270,7 @@ def parse_wildcards(text: str) -> dict[str, str]:
 
 
 def cmd_await(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     try:
         spec = GateSpec.from_json(json.loads(args.spec))
     except (ValueError, KeyError, TypeError) as e:
@@ -316,11 +313,12 @@ def cmd_await(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     if args.verify:
         report = verify_store(store)
         for note in report.notes:
             print(f"note: {note}")
+        print(f"signatures: {report.signed}")
         if report.ok:
             print(
                 f"audit log intact: {report.entries} entries; every answer of every gate is "

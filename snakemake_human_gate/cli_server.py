@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 from .auth import TokenStore, token_id
+from .cli_common import open_store
 from .errors import GateError, InvalidInput
 from .record import iso
 from .spec import parse_duration
-from .store import GateStore, current_user, resolve_dir
+from .store import current_user, resolve_dir
 from .webhooks import WebhookSecrets
 
 SERVER_EXTRA = "pip install 'snakemake-executor-plugin-hybrid[server]'"
@@ -92,7 +93,7 @@ def _expires(text: str | None) -> float | None:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     token = TokenStore(store.root, store.share).create(
         args.user, args.label, _expires(args.expires)
     )
@@ -104,7 +105,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     infos = TokenStore(store.root, store.share).list()
     if args.json:
         print(json.dumps([vars(i) for i in infos], indent=1))
@@ -118,7 +119,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     info = TokenStore(store.root, store.share).revoke(args.id)
     store.audit.append("token-revoked", None, current_user(), user=info.user, token=info.id)
     print(f"token {info.id} of {info.user} revoked")
@@ -126,7 +127,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_add(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     secret = WebhookSecrets(store.root, store.share).add(args.name, args.user)
     store.audit.append("webhook-added", None, current_user(), sender=args.name, user=args.user)
     print(f"sender {args.name} acts as {args.user}; its secret (shown once):", file=sys.stderr)
@@ -135,14 +136,14 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_list(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     for name, user in WebhookSecrets(store.root, store.share).names().items():
         print(f"{name:<24} {user}")
     return 0
 
 
 def cmd_webhook_remove(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     WebhookSecrets(store.root, store.share).remove(args.name)
     store.audit.append("webhook-removed", None, current_user(), sender=args.name)
     print(f"sender {args.name} removed")

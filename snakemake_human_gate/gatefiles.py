@@ -6,6 +6,7 @@ nothing is reached through a link (:mod:`.storefs`); writers hold the gate's loc
 """
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -132,10 +133,10 @@ class GateFiles:
         with self._appending(g, gid) as fd:
             append_line(fd, json_line(line))
 
-    def create(self, g: int, record: GateRecord) -> None:
+    def create(self, g: int, record: GateRecord) -> str:
         """Write a new gate: an empty answers file first (made now so that answering need
         not create one and flush the directory; answers left by an interrupted reset are
-        dropped), then what it asks."""
+        dropped), then what it asks; the SHA-256 of that (for its ``asked`` entry)."""
         name = f"{record.id}{ANSWERS}"
         fd = open_file(g, name, os.O_WRONLY, self._shown(name), create=self.file_mode)
         try:
@@ -147,3 +148,4 @@ class GateFiles:
         asked = f"{record.id}.json"
         data = json_text(record.to_json()).encode()
         write_atomic(g, asked, data, self.file_mode, self._shown(asked))
+        return hashlib.sha256(data).hexdigest()

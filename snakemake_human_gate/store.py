@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import pwd
 import socket
 import stat
 import time
@@ -37,6 +36,7 @@ from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
 from .fsutil import modes
 from .gatefiles import ANSWERS, Discarded, GateFiles
 from .record import TIMEOUT_ACTOR, Decision, GateRecord, Vote, check_gate_id, iso
+from .signing import current_user
 from .spec import GateSpec
 from .storefs import StoreTree, UnsafeFile, open_regular, write_atomic
 from .text import check_text, check_values, json_text
@@ -45,11 +45,7 @@ ENV_DIR = "SNAKEMAKE_GATE_DIR"
 ENV_SHARE = "SNAKEMAKE_GATE_SHARE"
 DEFAULT_DIR = Path(".snakemake") / "gates"
 CONFIG_LIMIT = 1 << 16
-__all__ = ["Discarded", "GateStore", "Problem", "TIMEOUT_ACTOR"]
-
-
-def current_user() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name
+__all__ = ["Discarded", "GateStore", "Problem", "TIMEOUT_ACTOR", "current_user"]
 
 
 def default_via() -> str:
@@ -238,9 +234,15 @@ class GateStore:
                 created=time.time(),
             )
             check_text(json.dumps(record.to_json(), ensure_ascii=False), "the gate")
-            self.files.create(g, record)
+            digest = self.files.create(g, record)
             self.audit.append(
-                "asked", gid, requested_by, via=via, question=spec.question, rule=rule
+                "asked",
+                gid,
+                requested_by,
+                via=via,
+                question=spec.question,
+                rule=rule,
+                record=digest,
             )
             return record, True
 

@@ -4,6 +4,7 @@ owner does next refuses them, never hangs, and changes nothing outside the store
 
 Needs root (to make the user); CI runs as root, so these run there."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from snakemake_human_gate import gate
+from snakemake_human_gate.audit import line_hash
 from snakemake_human_gate.auth import TokenStore
 from snakemake_human_gate.store import GateStore
 from tests.integration.gatehelp import gate_cli
@@ -125,3 +127,30 @@ def test_a_fifo_planted_by_another_member_hangs_nothing(team):
     approve = gate_cli(store.root, "approve", gid)
     assert approve.returncode == 1 and "is a FIFO, not a regular file" in approve.stderr
     assert time.monotonic() - start < 60
+
+
+def test_entries_forged_by_another_member_of_a_signed_store_are_detected(team, monkeypatch):
+    store, gid, _ = team
+    monkeypatch.setenv("SNAKEMAKE_GATE_SIGNING_KEY", str(store.root.parent / "owner.key"))
+    created = gate_cli(store.root, "key", "create", "--server")
+    assert created.returncode == 0 and "must be signed from entry" in created.stdout
+    assert gate_cli(store.root, "audit", "--verify").returncode == 0
+    keys = store.root / "keys"
+    # what she cannot do: touch the registry, or move it out of the way (the root is sticky)
+    assert as_mallory("cp", "/dev/null", str(keys / "keys.json")).returncode != 0
+    assert as_mallory("mv", str(keys), str(store.root / "keys.old")).returncode != 0
+    # what she can: append an entry, chained, and the head to match
+    log = store.root / "audit.jsonl"
+    last = log.read_bytes().splitlines()[-1]
+    seq = json.loads(last)["seq"] + 1
+    forged = {"seq": seq, "ts": time.time(), "event": "decided", "gate": gid,
+              "actor": "alice", "choice": "approve", "prev": line_hash(last)}  # fmt: skip
+    line = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    for name, data, flags in (("audit.jsonl", line, ["-a"]), ("audit.head", None, [])):
+        data = data or f"{seq} {line_hash(line)}\n".encode()
+        tee = [runuser, "-u", ATTACKER, "--", "tee", *flags, str(store.root / name)]
+        assert subprocess.run(tee, input=data, capture_output=True).returncode == 0
+    verify = gate_cli(store.root, "audit", "--verify")
+    assert verify.returncode == 1
+    assert f"entry {seq}: not signed (it names alice)" in verify.stdout
