@@ -92,14 +92,14 @@ class AuditLog:
                 logger.warning("%s", warning)
         return self._signer if isinstance(self._signer, Signer) else None
 
-    def _lock(self) -> contextlib.AbstractContextManager[None]:
-        return self.tree.locked(*LOCK, mode=self._file_mode)
+    def _lock(self, at: int | None = None) -> contextlib.AbstractContextManager[None]:
+        return self.tree.locked(*LOCK, mode=self._file_mode, at=at)
 
     def append(self, event: str, gate: str | None, actor: str, **data: Any) -> dict[str, Any]:
         signer = self.signer()
         if signer is not None:
             data = {**data, "signer": signer.user, "key": signer.id}
-        with self._lock(), self.tree.dir() as root:
+        with self.tree.dir() as root, self._lock(at=root):
             # both files open before anything is written: one that is unsafe stops it all
             head = open_file(root, HEAD, os.O_WRONLY, str(self.head), create=self._file_mode)
             try:

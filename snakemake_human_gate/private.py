@@ -32,7 +32,7 @@ class AuthFileError(GateError):
     """A secret file is unreadable, or others could write it: fix it, then retry."""
 
 
-def check_private(path: Path, info: os.stat_result) -> None:
+def check_private(path: Path | str, info: os.stat_result) -> None:
     if info.st_uid != os.geteuid():
         raise AuthFileError(
             f"{path} belongs to uid {info.st_uid}, not to you (uid {os.geteuid()}): "
@@ -59,6 +59,7 @@ class PrivateFiles:
             os.chmod(root, dir_mode)
         self.tree = StoreTree(root)
         self.directory = root / AUTH
+        self._shown = str(self.directory)
         with self.dir(create=True):
             pass
 
@@ -71,19 +72,19 @@ class PrivateFiles:
         """``auth/`` (or a directory in it) as a descriptor, checked private first."""
         mode = SECRET_DIR_MODE if create else None
         with self.tree.dir(AUTH, *sub, create=mode) as fd:
-            check_private(self.path(*sub), os.fstat(fd))
+            check_private("/".join((self._shown, *sub)), os.fstat(fd))
             yield fd
 
     def read(self, name: str) -> bytes | None:
         """The file's bytes (None if missing), after checking it is this user's alone."""
         with self.dir() as d:
             try:
-                fd = open_file(d, name, os.O_RDONLY, str(self.path(name)))
+                fd = open_file(d, name, os.O_RDONLY, f"{self._shown}/{name}")
             except FileNotFoundError:
                 return None
         with os.fdopen(fd, "rb") as f:
             info = os.fstat(f.fileno())
-            check_private(self.path(name), info)
+            check_private(f"{self._shown}/{name}", info)
             if info.st_size > LIMIT:
                 raise AuthFileError(f"{self.path(name)} is over {LIMIT} bytes: not a secrets file")
             return f.read(info.st_size)

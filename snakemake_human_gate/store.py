@@ -199,8 +199,9 @@ class GateStore:
 
     # -- changing -------------------------------------------------------------------
 
-    def _lock(self, gid: str) -> contextlib.AbstractContextManager[None]:
-        return self.tree.locked("locks", f"{check_gate_id(gid)}.lock", mode=self.file_mode)
+    def _lock(self, gid: str, at: int | None = None) -> contextlib.AbstractContextManager[None]:
+        lock = f"{check_gate_id(gid)}.lock"
+        return self.tree.locked("locks", lock, mode=self.file_mode, at=at)
 
     def ask(
         self,
@@ -268,7 +269,7 @@ class GateStore:
             )
             return error
 
-        with self._lock(gid), self.tree.dir("gates") as g:
+        with self.tree.dir() as root, self._lock(gid, root), self.tree.dir("gates", at=root) as g:
             try:
                 record = self._confirmed(g, gid)
             except UnknownGate as e:

@@ -75,16 +75,21 @@ class StoreTree:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
 
     def shown(self, *parts: str) -> str:
         """A path for messages."""
-        return str(self.root.joinpath(*parts))
+        return "/".join((self._root, *parts))
 
     @contextlib.contextmanager
-    def dir(self, *parts: str, create: int | None = None) -> Iterator[int]:
+    def dir(self, *parts: str, create: int | None = None, at: int | None = None) -> Iterator[int]:
         """The directory ``root/parts...`` as a descriptor, each component opened without
-        following a link; with ``create`` (a mode), missing ones are made with it."""
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        following a link; with ``create`` (a mode), missing ones are made with it. ``at``:
+        the root's descriptor, if the caller has it open."""
+        if at is None:
+            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            fd = os.dup(at)
         try:
             for depth, part in enumerate(parts):
                 child = open_dir(fd, part, self.shown(*parts[: depth + 1]), create)
@@ -100,10 +105,10 @@ class StoreTree:
             return read_file(d, path[-1], self.shown(*path), limit)
 
     @contextlib.contextmanager
-    def locked(self, *path: str, mode: int) -> Iterator[None]:
+    def locked(self, *path: str, mode: int, at: int | None = None) -> Iterator[None]:
         """An exclusive ``flock`` on the lock file ``root/path...`` (made with ``mode``),
         for threads and processes alike; a waiter blocks until the holder lets go."""
-        with self.dir(*path[:-1]) as d:
+        with self.dir(*path[:-1], at=at) as d:
             fd = open_file(d, path[-1], os.O_RDWR, self.shown(*path), create=mode)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -30,7 +30,7 @@ from tests.integration.gateserver import GATE_CLI, server_process
 
 pytestmark = pytest.mark.integration
 
-FORKED = 400
+FORKED = 600
 CLI = 40
 SERVER_KILLS = 20
 SEED = int(os.environ.get("KILL_LOOP_SEED", time.time()))
