@@ -18,6 +18,7 @@ from .cli_common import open_store
 from .cli_keys import add_key_commands
 from .cli_server import add_server_commands
 from .errors import GateError, InvalidInput, UnknownGate
+from .messages import duration
 from .outcome import settle
 from .record import iso
 from .spec import GateSpec
@@ -132,9 +133,7 @@ def _warn_problems(problems: list[Any]) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     store = open_store(args)
-    records, problems = store.scan()
-    expired = {r.id: r for r in store.expire_due(records)}
-    records = [expired.get(r.id, r) for r in records]
+    records, problems = store.scan_current()
     now = time.time()
     rows = [
         r.summary(now)
@@ -152,17 +151,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'ID':<32} {'STATUS':<8} {'WAITING':>9}  QUESTION")
     for row in rows:
         print(
-            f"{row['id']:<32} {row['status']:<8} {_age(row['waiting_seconds']):>9}  "
+            f"{row['id']:<32} {row['status']:<8} {duration(row['waiting_seconds']):>9}  "
             f"{row['question']}"
         )
     return 0
-
-
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 def resolve_id(store: GateStore, given: str) -> str:

@@ -119,7 +119,7 @@ class GateRecord:
     def summary(self, now: float | None = None) -> dict[str, Any]:
         """The fields of ``snakemake-gate list --json``."""
         now = now if now is not None else time.time()
-        end = now if self.decision is None else _ts(self.decision.at, now)
+        end = now if self.decision is None else timestamp(self.decision.at, now)
         return {
             "id": self.id,
             "rule": self.rule,
@@ -179,7 +179,8 @@ def answer(vote: Vote | None, decision: Decision | None) -> dict[str, Any]:
     }
 
 
-def _ts(text: str, default: float) -> float:
+def timestamp(text: str, default: float) -> float:
+    """Unix seconds of an ISO 8601 time as :func:`iso` writes it (``default`` if not one)."""
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:

@@ -87,11 +87,8 @@ class GateStore:
         self.root = root
         self.tree = StoreTree(root)
         self.os_user = current_user()
-        if not root.is_dir():
-            root.mkdir(parents=True, exist_ok=True)
-            made = True
-        else:
-            made = False
+        made = not root.is_dir()
+        root.mkdir(parents=True, exist_ok=True)
         try:
             config = json.loads(self.tree.read("store.json", limit=CONFIG_LIMIT))
             share = config.get("share", "private")
@@ -108,13 +105,11 @@ class GateStore:
         if made:
             os.chmod(root, self.dir_mode)
         for sub in ("gates", "locks", "archive"):
-            with self.tree.dir(sub, create=self.dir_mode):
-                pass
+            self.tree.make_dir(sub, mode=self.dir_mode)
         if config is None:
             with self.tree.dir() as d:
-                shown = str(root / "store.json")
                 data = json_text({"share": share}).encode()
-                write_atomic(d, "store.json", data, self.file_mode, shown)
+                write_atomic(d, "store.json", data, self.file_mode, self.tree.shown("store.json"))
         self.audit = AuditLog(self.tree, self.file_mode)
         self.files = GateFiles(self.tree, self.audit, self.file_mode)
 
@@ -345,6 +340,12 @@ class GateStore:
                 if record.due():
                     self._apply_timeout(g, record)
         return record
+
+    def scan_current(self) -> tuple[list[GateRecord], list[Problem]]:
+        """:meth:`scan`, with every timeout that has passed applied."""
+        records, problems = self.scan()
+        expired = {r.id: r for r in self.expire_due(records)}
+        return [expired.get(r.id, r) for r in records], problems
 
     def expire_due(self, records: Iterable[GateRecord] | None = None) -> list[GateRecord]:
         """Apply ``on_timeout`` to every pending gate whose timeout has passed."""

@@ -99,6 +99,11 @@ class StoreTree:
         finally:
             os.close(fd)
 
+    def make_dir(self, *parts: str, mode: int) -> None:
+        """``root/parts...``, made with ``mode`` if missing (and its parents in the store)."""
+        with self.dir(*parts, create=mode):
+            pass
+
     def read(self, *path: str, limit: int) -> bytes:
         """The bytes of the regular file ``root/path...`` (FileNotFoundError if missing)."""
         with self.dir(*path[:-1]) as d:

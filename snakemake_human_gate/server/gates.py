@@ -9,12 +9,11 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import GateError, InvalidInput, UnknownGate
-from ..record import GateRecord, check_gate_id
+from ..record import GateRecord, check_gate_id, timestamp
 from ..store import GateStore
 from ..storefs import UnsafeFile, open_regular
 from .payload import MalformedRequest, check_decision, parse_body, parse_named_body
@@ -62,14 +61,12 @@ class Gates:
             raise Refused(500, "bad-record", detail) from None
 
     def list(self, caller: Caller, status: str) -> dict[str, Any]:
-        records, _ = self.store.scan()
-        expired = {r.id: r for r in self.store.expire_due(records)}
-        records = [expired.get(r.id, r) for r in records]
+        records, _ = self.store.scan_current()
         now = time.time()
         pending = sorted((r for r in records if r.decision is None), key=lambda r: r.created)
         decided = sorted(
             (r for r in records if r.decision is not None),
-            key=lambda r: _timestamp(r.decision.at) if r.decision else 0.0,
+            key=lambda r: timestamp(r.decision.at, 0.0) if r.decision else 0.0,
             reverse=True,
         )
         if status == "pending":
@@ -78,7 +75,7 @@ class Gates:
             chosen = decided
         else:
             recent = [
-                r for r in decided if r.decision and _timestamp(r.decision.at) >= now - RECENT
+                r for r in decided if r.decision and timestamp(r.decision.at, 0.0) >= now - RECENT
             ]
             chosen = pending + recent
         return {"gates": [gate_view(r, caller.user, self.public_url, now) for r in chosen]}
@@ -158,10 +155,3 @@ class Gates:
         except GateError as e:  # the store audited it
             raise self.guard.refuse(e, caller, gid, audited=True) from None
         return self.view(record, caller)
-
-
-def _timestamp(text: str) -> float:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0

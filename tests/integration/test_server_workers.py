@@ -128,7 +128,9 @@ def test_a_worker_that_died_is_skipped(two_workers):
     url, proc = two_workers
     dead, alive = children(proc.pid)
     os.kill(dead, signal.SIGKILL)
+    deadline = time.monotonic() + 30
     while running(dead):
+        assert time.monotonic() < deadline, "the killed worker still runs"
         time.sleep(0.05)
     conns = connect(url, 4)  # each answered: none was dealt to the dead one
     for conn in conns:

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from snakemake_human_gate import gate
 from snakemake_human_gate.auth import TokenStore
 from snakemake_human_gate.store import GateStore
-from tests.integration.gateserver import GATE_CLI, server_process
+from tests.integration.gateserver import GATE_CLI, ask, server_process
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +39,7 @@ def make_gates(root: Path, count: int) -> tuple[GateStore, list[str]]:
     """``count`` pending gates: one asked through the store, the others copies of its
     record under other ids (asking thousands, each flushed, would take a while)."""
     store = GateStore(root / "gates")
-    artifact = root / "metrics.json"
-    artifact.write_text("{}")
-    first, _ = store.ask(
-        rule="review",
-        wildcards={},
-        inputs=[artifact],
-        output=root / "out.json",
-        spec=gate("Ship?"),
-        requested_by="runner",
-    )
+    first = ask(store, root)
     template = json.loads(store.path(first.id).read_text())
     ids = [first.id]
     for n in range(1, count):

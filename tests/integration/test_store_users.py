@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from snakemake_human_gate import gate
 from snakemake_human_gate.audit import line_hash
 from snakemake_human_gate.auth import TokenStore
 from snakemake_human_gate.store import GateStore
 from tests.integration.gatehelp import gate_cli
+from tests.integration.gateserver import ask
 
 pytestmark = pytest.mark.integration
 
@@ -61,17 +61,7 @@ def team(mallory):
     shutil.chown(store_dir, group=GROUP)
     store_dir.chmod(0o2770)
     store = GateStore(store_dir, share="group-write")
-    artifact = base / "metrics.json"
-    artifact.write_text("{}")
-    artifact.chmod(0o644)
-    record, _ = store.ask(
-        rule="review",
-        wildcards={},
-        inputs=[artifact],
-        output=base / "out.json",
-        spec=gate("Ship?"),
-        requested_by="runner",
-    )
+    record = ask(store, base)
     TokenStore(store.root, store.share).create("alice")
     try:
         yield store, record.id, root_only

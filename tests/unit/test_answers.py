@@ -20,11 +20,6 @@ class Killed(BaseException):
 
 
 @pytest.fixture
-def store(tmp_path):
-    return GateStore(tmp_path / "gates")
-
-
-@pytest.fixture
 def gid(store, tmp_path):
     artifact = tmp_path / "metrics.json"
     artifact.write_text("{}")

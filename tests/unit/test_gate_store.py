@@ -11,18 +11,6 @@ from snakemake_human_gate.outcome import settle
 from snakemake_human_gate.store import GateStore
 
 
-@pytest.fixture
-def store(tmp_path):
-    return GateStore(tmp_path / "gates")
-
-
-@pytest.fixture
-def artifact(tmp_path):
-    path = tmp_path / "metrics.json"
-    path.write_text('{"loss": 0.1}')
-    return path
-
-
 def ask(store, artifact, spec=None, wildcards=None, requested_by="runner"):
     return store.ask(
         rule="review",

@@ -22,7 +22,6 @@ from snakemake_human_gate.server.security import (
 from snakemake_human_gate.server.urls import artifact_path, link_url, page_url
 from snakemake_human_gate.server.views import artifact_kind, gate_view, may_decide, media_type
 from snakemake_human_gate.signatures import Target
-from snakemake_human_gate.store import GateStore
 from snakemake_human_gate.webhooks import WebhookSecrets
 
 
@@ -87,11 +86,6 @@ def test_pages_escape_everything():
     html = render(page)
     assert "<script>" not in html and "<b>" not in html and 'onclick="' not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "a &amp; b" in html
-
-
-@pytest.fixture
-def store(tmp_path):
-    return GateStore(tmp_path / "gates")
 
 
 def test_may_decide_follows_approvers_self_approval_and_status(store, tmp_path):

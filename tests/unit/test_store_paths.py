@@ -19,18 +19,6 @@ LINK = "is a symbolic link"
 
 
 @pytest.fixture
-def store(tmp_path):
-    return GateStore(tmp_path / "gates")
-
-
-@pytest.fixture
-def artifact(tmp_path):
-    path = tmp_path / "metrics.json"
-    path.write_text('{"loss": 0.1}')
-    return path
-
-
-@pytest.fixture
 def outside(tmp_path):
     """A file outside the store that a planted link points to."""
     path = tmp_path / "outside.txt"
