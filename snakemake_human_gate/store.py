@@ -14,9 +14,9 @@ appends one line to its answers, flushed before it returns; every attempt is aud
 and each answer is confirmed by its audit entry (:mod:`.answers`). A reader needs no
 lock: it sees each line whole or not at all (a line without its newline is still being
 written, or was torn by a crash and never acknowledged); only an answer not yet
-confirmed makes it wait for the gate's lock, and confirm the answer if its writer died.
-Nothing below the root is reached through a link, and only regular files are read
-(:mod:`.storefs`).
+confirmed makes it wait for the gate's lock and settle it (confirmed by its audit
+entry, or discarded if its writer died before writing one). Nothing below the root is
+reached through a link, and only regular files are read (:mod:`.storefs`).
 """
 
 import contextlib

@@ -226,7 +226,9 @@ def write_atomic(dir_fd: int, name: str, data: bytes, mode: int, shown: str) -> 
             os.unlink(tmp, dir_fd=dir_fd)
             fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
         try:
-            os.write(fd, data)  # a regular file takes it all at once
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
             os.fsync(fd)
             os.fchmod(fd, mode)
         finally:
