@@ -10,7 +10,16 @@ from typing import Any
 
 from .cli_common import open_store
 from .errors import InvalidInput
-from .signing import current_user, key_id, key_path, make_signer, owner, read_registry, register
+from .signing import (
+    check_registrar,
+    current_user,
+    key_id,
+    key_path,
+    make_signer,
+    owner,
+    read_registry,
+    register,
+)
 from .store import GateStore
 
 
@@ -41,6 +50,7 @@ SERVER_HELP = (
 
 
 def _register(store: GateStore, user: str, public: bytes, server: bool) -> None:
+    check_registrar(store.tree, user, public)  # before the entry that says it is done
     first = read_registry(store.tree) is None
     entry = store.audit.append(
         "key-added", None, current_user(), user=user, key=key_id(public), server=server

@@ -220,9 +220,8 @@ def read_registry(tree: StoreTree) -> Registry | None:
         raise SigningError(f"{shown} is not a key registry: {e}") from None
 
 
-def register(tree: StoreTree, user: str, public: bytes, server: bool, next_seq: int) -> str:
-    """Add ``user``'s public key (the owner only); its id. Signing is required from
-    entry ``next_seq`` on when this is the first key."""
+def check_registrar(tree: StoreTree, user: str, public: bytes) -> None:
+    """Refuse (naming the fix) anyone but the store's owner, and a key that is none."""
     if os.geteuid() != owner(tree):
         raise SigningError(
             f"only the store's owner (uid {owner(tree)}) may register keys: ask them to run "
@@ -230,6 +229,12 @@ def register(tree: StoreTree, user: str, public: bytes, server: bool, next_seq: 
         )
     if len(public) != 32:
         raise InvalidInput("an ed25519 public key is 32 bytes (44 characters of base64)")
+
+
+def register(tree: StoreTree, user: str, public: bytes, server: bool, next_seq: int) -> str:
+    """Add ``user``'s public key (the owner only); its id. Signing is required from
+    entry ``next_seq`` on when this is the first key."""
+    check_registrar(tree, user, public)
     current = read_registry(tree) or Registry(next_seq, {})
     entries: dict[str, list[dict[str, Any]]] = {}
     for key in current.keys.values():

@@ -14,7 +14,14 @@ from snakemake_human_gate import gate
 from snakemake_human_gate.audit import line_hash
 from snakemake_human_gate.cli import main
 from snakemake_human_gate.errors import NotPermitted
-from snakemake_human_gate.signing import ENV_KEY, Signer, load_signer, make_signer, register
+from snakemake_human_gate.signing import (
+    ENV_KEY,
+    Signer,
+    SigningError,
+    load_signer,
+    make_signer,
+    register,
+)
 from snakemake_human_gate.store import GateStore, current_user
 from snakemake_human_gate.verify import verify_store
 
@@ -188,11 +195,18 @@ def test_a_registry_removed_or_replaced_is_detected(store):
     )
 
 
-def test_only_the_owner_registers_keys(store, keys):
+def test_only_the_owner_registers_keys(store, keys, capsys):
+    before = len(list(store.audit.entries()))
     os.chown(store.root, 12345, -1)
-    with pytest.raises(Exception, match="only the store's owner .* may register keys"):
-        register(store.tree, "alice", keys("alice").public, False, 1)
-    os.chown(store.root, os.geteuid(), -1)
+    try:
+        with pytest.raises(SigningError, match="only the store's owner .* may register keys"):
+            register(store.tree, "alice", keys("alice").public, False, 1)
+        public = base64.b64encode(keys("carol").public).decode()
+        assert main(["--dir", str(store.root), "key", "add", "carol", public]) == 1
+    finally:
+        os.chown(store.root, os.geteuid(), -1)
+    assert "only the store's owner (uid 12345)" in capsys.readouterr().err
+    assert len(list(store.audit.entries())) == before  # no entry says it was done
 
 
 def test_writers_without_a_key_are_told(store, tmp_path, monkeypatch, capsys):
