@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .record import Decision
-from .spec import FieldSpec, GateSpec, field_spec, parse_duration
+from .spec import Escalation, FieldSpec, GateSpec, deciders, field_spec, parse_duration
 
 
 class _Gate:
@@ -42,12 +42,17 @@ class _Gate:
         fields: Mapping[str, Any] | None = None,
         timeout: str | float | None = None,
         on_timeout: str | None = None,
-        approvers: Iterable[str] | None = None,
+        approvers: str | Iterable[str] | None = None,
         quorum: int = 1,
         allow_self_approval: bool = True,
         fail_on: Iterable[str] = ("reject",),
         notify: str | Iterable[str] = (),
+        remind: str | float | None = None,
+        escalate: Mapping[str, Any] | None = None,
     ) -> GateSpec:
+        """``approvers``: user names and ``@group``s (None: anyone); ``remind``: repeat the
+        notification this often while it waits; ``escalate``: ``{"after": "1d", "to":
+        [users, @groups, targets]}``. See docs/gates.md."""
         try:
             return GateSpec(
                 question=question,
@@ -55,11 +60,13 @@ class _Gate:
                 fields={name: field_spec(name, kind) for name, kind in (fields or {}).items()},
                 timeout=parse_duration(timeout),
                 on_timeout=on_timeout,
-                approvers=tuple(approvers) if approvers is not None else None,
+                approvers=deciders(approvers),
                 quorum=quorum,
                 allow_self_approval=allow_self_approval,
                 fail_on=tuple(fail_on),
                 notify=(notify,) if isinstance(notify, str) else tuple(notify),
+                remind=parse_duration(remind, "remind"),
+                escalate=Escalation.parse(escalate),
             )
         except InvalidInput as e:
             raise ValueError(f"gate({question!r}): {e}") from None
@@ -72,8 +79,12 @@ class _Gate:
         choices: Iterable[Any] | None = None,
         default: Any = None,
     ) -> FieldSpec:
-        """A typed field with bounds, allowed values or a default."""
-        spec = field_spec("field", type)
+        """A typed field with bounds, allowed values or a default (checked by ``gate()``,
+        which knows the field's name)."""
+        try:
+            spec = field_spec("field", type)
+        except InvalidInput as e:
+            raise ValueError(f"gate.field: {e}") from None
         return FieldSpec(
             spec.type, min, max, tuple(choices) if choices is not None else None, default
         )

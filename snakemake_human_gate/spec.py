@@ -1,24 +1,30 @@
-"""What a gate asks: question, choices, typed fields, who decides, timeout.
+"""What a gate asks: question, choices, typed fields, who decides, timeout, reminders and
+escalation.
 
 Pure data and validation; no I/O. A GateSpec is what ``gate(...)`` returns in a
-Snakefile and what the store keeps with each pending gate.
+Snakefile and what the store keeps with each pending gate. A definition that cannot work
+is refused when it is made (InvalidInput naming the option).
 """
 
 import json
-import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import InvalidInput
+from .fields import FIELD_TYPES, FieldSpec, field_spec
 from .targets import parse_targets
 
-FIELD_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "bool": bool}
+__all__ = ["FIELD_TYPES", "Escalation", "FieldSpec", "GateSpec", "field_spec", "parse_duration"]
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# a user name, or @group: no spaces, commas or colons (those make targets and lists)
+_DECIDER = re.compile(r"@?[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}")
 
 
-def parse_duration(value: str | int | float | None) -> float | None:
+def parse_duration(value: str | int | float | None, what: str = "timeout") -> float | None:
     """'90', '90s', '15m', '2h', '2d', '1w' -> seconds; None stays None."""
     if value is None:
         return None
@@ -28,97 +34,69 @@ def parse_duration(value: str | int | float | None) -> float | None:
         match = _DURATION.match(str(value))
         if not match:
             raise InvalidInput(
-                f"timeout {value!r} is not a duration: use seconds or a number with "
+                f"{what} {value!r} is not a duration: use seconds or a number with "
                 "s, m, h, d or w (e.g. '2d')"
             )
         seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
     if seconds <= 0:
-        raise InvalidInput(f"timeout must be positive, got {value!r}")
+        raise InvalidInput(f"{what} must be positive, got {value!r}")
     return seconds
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """A typed value the decider fills in, optionally bounded."""
+def deciders(value: str | Iterable[str] | None, what: str = "approvers") -> tuple[str, ...] | None:
+    """``approvers`` as given: a list of user names and ``@group``s (one name alone is a
+    list of one); None (anyone) stays None."""
+    if value is None:
+        return None
+    names = (value,) if isinstance(value, str) else tuple(value)
+    for name in names:
+        if not isinstance(name, str) or not _DECIDER.fullmatch(name):
+            listed = ", ".join(repr(n.strip()) for n in str(name).replace(",", " ").split())
+            raise InvalidInput(
+                f"{what}: {name!r} is not a user name or @group; give a list of names, "
+                f"e.g. {what}=[{listed or repr('alice')}]"
+            )
+    if not names:
+        raise InvalidInput(f"{what} is empty: nobody could decide (None lets anyone decide)")
+    return names
 
-    type: str
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[Any, ...] | None = None
-    default: Any = None  # a field with a default may be left out
+
+@dataclass(frozen=True)
+class Escalation:
+    """After ``after`` seconds without a decision: the users and @groups in ``to`` may
+    decide too, and the targets in ``to`` (``slack:...``, ``email:...``) are told."""
+
+    after: float
+    to: tuple[str, ...]
 
     @property
-    def required(self) -> bool:
-        return self.default is None
+    def deciders(self) -> tuple[str, ...]:
+        return tuple(t for t in self.to if ":" not in t)
 
-    def convert(self, name: str, raw: Any) -> Any:
-        """The value as its type; InvalidInput names the field and why."""
-        kind = FIELD_TYPES[self.type]
-        try:
-            value = _convert(kind, raw)
-        except (TypeError, ValueError, OverflowError):
-            raise InvalidInput(f"field '{name}': {raw!r} is not a valid {self.type}") from None
-        if kind is float and not math.isfinite(value):
-            raise InvalidInput(f"field '{name}': {raw!r} is not a finite number")
-        if self.min is not None and value < self.min:
-            raise InvalidInput(f"field '{name}': {value!r} is below the minimum {self.min!r}")
-        if self.max is not None and value > self.max:
-            raise InvalidInput(f"field '{name}': {value!r} is above the maximum {self.max!r}")
-        if self.choices is not None and value not in self.choices:
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for t in self.to if ":" in t)
+
+    @classmethod
+    def parse(cls, value: Mapping[str, Any] | None) -> "Escalation | None":
+        """``{"after": "1d", "to": ["@leads", "email:boss@example.org"]}``."""
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or set(value) != {"after", "to"}:
             raise InvalidInput(
-                f"field '{name}': {value!r} is not one of {', '.join(map(repr, self.choices))}"
+                f"escalate must be {{'after': DURATION, 'to': [USERS, @GROUPS or TARGETS]}}, "
+                f"not {value!r}"
             )
-        return value
-
-
-def _convert(kind: type, raw: Any) -> Any:
-    if kind is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("true", "yes", "1", "on"):
-            return True
-        if text in ("false", "no", "0", "off"):
-            return False
-        raise ValueError(raw)
-    if kind is int:
-        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
-            raise ValueError(raw)
-        return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
-    if kind is float:
-        if isinstance(raw, bool):
-            raise ValueError(raw)
-        return float(raw)
-    if not isinstance(raw, str):
-        raise TypeError(raw)
-    return raw
-
-
-def field_spec(name: str, value: Any) -> FieldSpec:
-    """Accept ``float``, ``"float"``, ``(float, lo, hi)`` or a FieldSpec."""
-    if isinstance(value, FieldSpec):
-        spec = value
-    elif isinstance(value, (type, str)):
-        spec = FieldSpec(_type_name(name, value))
-    elif isinstance(value, tuple) and len(value) == 3:
-        spec = FieldSpec(_type_name(name, value[0]), min=value[1], max=value[2])
-    else:
-        raise InvalidInput(
-            f"field '{name}': give a type (float, int, str, bool), a (type, min, max) "
-            f"tuple or gate.field(...), not {value!r}"
-        )
-    if spec.type not in FIELD_TYPES:
-        raise InvalidInput(f"field '{name}': unknown type {spec.type!r}")
-    if spec.type in ("str", "bool") and (spec.min is not None or spec.max is not None):
-        raise InvalidInput(f"field '{name}': min and max apply to int and float fields only")
-    return spec
-
-
-def _type_name(name: str, kind: Any) -> str:
-    for label, python_type in FIELD_TYPES.items():
-        if kind is python_type or kind == label:
-            return label
-    raise InvalidInput(f"field '{name}': type must be float, int, str or bool, not {kind!r}")
+        after = parse_duration(value["after"], "escalate 'after'")
+        assert after is not None
+        to = value["to"]
+        to = (to,) if isinstance(to, str) else tuple(to)
+        if not to:
+            raise InvalidInput("escalate 'to' is empty: name deciders to add or targets to tell")
+        targets = [t for t in to if isinstance(t, str) and ":" in t]
+        parse_targets(targets, "escalate 'to'", resolve=False)
+        people = deciders([t for t in to if t not in targets] or None, "escalate 'to'") or ()
+        return cls(after, (*people, *targets))
 
 
 @dataclass(frozen=True)
@@ -128,11 +106,13 @@ class GateSpec:
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     timeout: float | None = None  # seconds
     on_timeout: str | None = None
-    approvers: tuple[str, ...] | None = None  # None: anyone
+    approvers: tuple[str, ...] | None = None  # None: anyone; user names and @groups
     quorum: int = 1
     allow_self_approval: bool = True
     fail_on: tuple[str, ...] = ("reject",)
     notify: tuple[str, ...] = ()  # notification targets (targets.py), besides the global ones
+    remind: float | None = None  # seconds between reminders while it waits
+    escalate: Escalation | None = None
 
     def __post_init__(self) -> None:
         if not self.question or not str(self.question).strip():
@@ -141,9 +121,10 @@ class GateSpec:
             raise InvalidInput(f"choices must be distinct and not empty, got {self.choices!r}")
         if self.quorum < 1:
             raise InvalidInput(f"quorum must be at least 1, got {self.quorum}")
-        if self.approvers is not None and self.quorum > len(set(self.approvers)):
+        people = deciders(self.approvers)
+        if people and not any(p.startswith("@") for p in people) and self.quorum > len(set(people)):
             raise InvalidInput(
-                f"quorum {self.quorum} cannot be reached by {len(set(self.approvers))} approver(s)"
+                f"quorum {self.quorum} cannot be reached by {len(set(people))} approver(s)"
             )
         if (self.timeout is None) != (self.on_timeout is None):
             raise InvalidInput("timeout and on_timeout go together: give both or neither")
@@ -155,6 +136,29 @@ class GateSpec:
         if unknown:
             raise InvalidInput(f"fail_on {unknown} are not among the choices {list(self.choices)}")
         parse_targets(self.notify, resolve=False)  # $NAME addresses are read when sent
+        self._check_timing()
+
+    def _check_timing(self) -> None:
+        """Reminders and escalation that would never happen are mistakes."""
+        timeout = self.timeout
+        if self.remind is not None and timeout is not None and self.remind >= timeout:
+            raise InvalidInput(
+                f"remind every {self.remind:g} s: the gate times out after {timeout:g} s, "
+                "before the first reminder"
+            )
+        escalation = self.escalate
+        if escalation is None:
+            return
+        if timeout is not None and escalation.after >= timeout:
+            raise InvalidInput(
+                f"escalate after {escalation.after:g} s: the gate times out after "
+                f"{timeout:g} s, before that"
+            )
+        if escalation.deciders and self.approvers is None:
+            raise InvalidInput(
+                f"escalate 'to' adds deciders ({', '.join(escalation.deciders)}), but anyone "
+                "may decide this gate already: name its approvers"
+            )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -170,6 +174,7 @@ class GateSpec:
             for name, spec in data.get("fields", {}).items()
         }
         approvers = data.get("approvers")
+        escalate = data.get("escalate")
         return cls(
             question=data["question"],
             choices=tuple(data.get("choices", ("approve", "reject"))),
@@ -181,6 +186,8 @@ class GateSpec:
             allow_self_approval=bool(data.get("allow_self_approval", True)),
             fail_on=tuple(data.get("fail_on", ("reject",))),
             notify=tuple(data.get("notify", ())),
+            remind=data.get("remind"),
+            escalate=Escalation(escalate["after"], tuple(escalate["to"])) if escalate else None,
         )
 
     def dumps(self) -> str:
@@ -189,10 +196,16 @@ class GateSpec:
     def __str__(self) -> str:  # what {params.gate} gives in a shell command
         return self.dumps()
 
+    def changes(self, other: "GateSpec") -> list[str]:
+        """The options whose values differ between this definition and ``other``."""
+        mine, theirs = self.to_json(), other.to_json()
+        return [name for name in mine if mine[name] != theirs.get(name)]
+
     def validate_values(
-        self, choice: str, values: dict[str, Any], by_timeout: bool = False
+        self, choice: str, values: Mapping[str, Any], by_timeout: bool = False, strict: bool = False
     ) -> dict[str, Any]:
-        """Typed field values for a decision; raises InvalidInput naming the field."""
+        """Typed field values for a decision; raises InvalidInput naming the field.
+        ``strict``: the values came from JSON and must have their fields' JSON types."""
         if choice not in self.choices:
             raise InvalidInput(f"choice {choice!r} is not one of {', '.join(self.choices)}")
         unknown = sorted(set(values) - set(self.fields))
@@ -204,7 +217,7 @@ class GateSpec:
         typed = {}
         for name, spec in self.fields.items():
             if name in values:
-                typed[name] = spec.convert(name, values[name])
+                typed[name] = spec.convert(name, values[name], strict)
             elif not spec.required:
                 typed[name] = spec.default
             elif not by_timeout and choice not in self.fail_on:

@@ -1,3 +1,6 @@
+import json
+import re
+
 import pytest
 
 from snakemake_human_gate import gate
@@ -86,3 +89,95 @@ def test_int_and_bool_fields_refuse_lossy_values():
 def test_defaults_fill_in_and_make_a_field_optional():
     spec = gate("Q?", fields={"lr": gate.field(float, default=0.01)})
     assert spec.validate_values("approve", {}) == {"lr": 0.01}
+
+
+def test_approvers_given_as_one_name_are_one_approver_not_its_letters():
+    assert gate("Q?", approvers="alice").approvers == ("alice",)
+    with pytest.raises(ValueError, match=r"approvers=\['alice', 'bob'\]"):
+        gate("Q?", approvers="alice, bob")
+    with pytest.raises(ValueError, match="approvers is empty"):
+        gate("Q?", approvers=[])
+    assert gate("Q?", approvers=["@ml-leads"], quorum=3).quorum == 3  # a group: any size
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"n": (int, 10, 1)}, "field 'n': the minimum 10 is above the maximum 1"),
+        ({"lr": gate.field(float, min=0, max=1, default=5)}, "the default cannot be given: 5.0"),
+        ({"lr": gate.field(float, default="fast")}, "the default cannot be given: 'fast'"),
+        ({"n": gate.field(int, choices=[1, 2.5])}, "the choice cannot be given: 2.5"),
+        ({"n": gate.field(int, min=0, max=4, choices=[3, 9])}, "9 is above the maximum 4"),
+        ({"tag": gate.field(str, choices=[])}, "choices must be distinct and not empty"),
+        ({"n": (int, "a", 3)}, "min must be a finite number"),
+        ({"x": gate.field(float, max=float("nan"))}, "max must be a finite number"),
+    ],
+)
+def test_fields_that_no_value_could_satisfy_are_refused_when_defined(fields, message):
+    with pytest.raises(ValueError, match=message):
+        gate("Q?", fields=fields)
+
+
+def test_defaults_and_choices_take_their_fields_type():
+    spec = gate("Q?", fields={"lr": gate.field(float, max=1, default=1), "n": (int, 1, 8)})
+    assert spec.fields["lr"].default == 1.0 and isinstance(spec.fields["lr"].default, float)
+    assert spec.validate_values("approve", {"n": 2}) == {"lr": 1.0, "n": 2}
+
+
+def test_json_values_must_have_their_fields_json_type():
+    spec = gate("Q?", fields={"lr": float, "n": int, "go": bool, "tag": str})
+    good = {"lr": 1, "n": 3.0, "go": False, "tag": "x"}
+    assert spec.validate_values("approve", good, strict=True) == {
+        "lr": 1.0,
+        "n": 3,
+        "go": False,
+        "tag": "x",
+    }
+    for name, value, message in [
+        ("lr", "0.05", "field 'lr': '0.05' is a string, not a float: send a JSON number"),
+        ("n", "3", "field 'n': '3' is a string, not a int"),
+        ("n", 2.5, "field 'n': 2.5 is a number, not a int"),
+        ("go", "yes", "field 'go': 'yes' is a string, not a bool: send a JSON true or false"),
+        ("lr", True, "field 'lr': True is true/false, not a float"),
+        ("tag", 5, "field 'tag': 5 is a number, not a str"),
+    ]:
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            spec.validate_values("approve", {**good, name: value}, strict=True)
+    assert spec.validate_values("approve", {**good, "lr": "0.05"})["lr"] == 0.05  # the CLI
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"remind": "3d", "timeout": "2d", "on_timeout": "reject"}, "before the first reminder"),
+        ({"remind": "soon"}, "remind 'soon' is not a duration"),
+        ({"escalate": {"after": "1d"}}, "escalate must be"),
+        ({"escalate": {"after": "1d", "to": []}, "approvers": ["a"]}, "escalate 'to' is empty"),
+        ({"escalate": {"after": "1d", "to": ["@leads"]}}, "anyone may decide this gate already"),
+        (
+            {"escalate": {"after": "3d", "to": ["bob"]}, "approvers": ["a"], "timeout": "1d",
+             "on_timeout": "reject"},
+            "times out after 86400 s, before that",
+        ),
+        ({"escalate": {"after": "1d", "to": ["slack:not a url"]}}, "escalate 'to'"),
+    ],
+)  # fmt: skip
+def test_reminders_and_escalations_that_cannot_happen_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gate("Q?", **kwargs)
+
+
+def test_reminders_and_escalation_round_trip_and_changes_are_named():
+    spec = gate(
+        "Q?",
+        approvers=["alice"],
+        remind="4h",
+        escalate={"after": "1d", "to": ["@leads", "carol", "email:boss@example.org"]},
+    )
+    assert spec.remind == 14400 and spec.escalate.after == 86400
+    assert spec.escalate.deciders == ("@leads", "carol")
+    assert spec.escalate.targets == ("email:boss@example.org",)
+    assert GateSpec.from_json(json.loads(spec.dumps())) == spec
+    tighter = gate("Q2?", approvers=["bob"], remind="4h", escalate=spec.escalate.__dict__)
+    assert spec.changes(tighter) == ["question", "approvers"]
+    assert spec.changes(spec) == []
