@@ -10,7 +10,8 @@ version that lacks one fails with a message naming the supported versions
 instead of an AttributeError in the middle of a run.
 
 Nothing here imports Snakemake at import time (Snakemake imports every plugin in
-every job process).
+every job process). What the gates need of Snakemake's scheduler and DAG is in
+:mod:`.compat_scheduler`.
 """
 
 import contextlib
@@ -197,21 +198,6 @@ def is_pipe_group(job: Any) -> bool:
 
 def job_wildcards(job: Any) -> dict[str, str]:
     return dict(job.wildcards_dict)
-
-
-def scheduler_jobs(workflow: Any) -> tuple[set[Any], set[Any]]:
-    """(running, open) jobs of the scheduler; raises RuntimeError while they change."""
-    scheduler = workflow.scheduler
-    return set(scheduler.running), set(scheduler.open_jobs)
-
-
-def release_job(workflow: Any, job: Any) -> None:
-    """Forget that ``job`` was started (its incomplete marker), as on a clean exit."""
-    workflow.persistence.cleanup(job)
-
-
-def unlock(workflow: Any) -> None:
-    workflow.persistence.unlock()
 
 
 def job_error_info(job: Any, msg: Any, **kwargs: Any) -> dict[str, Any]:

@@ -58,14 +58,36 @@ class Announcer:
         self.notifier.check(targets)
         return targets
 
-    def announce(self, record: GateRecord) -> None:
-        """Queue the news of ``record`` (asked, decided or timed out); returns at once."""
+    def escalation_targets(self, spec: GateSpec) -> list[Target]:
+        """The targets an escalation tells, besides the gate's own."""
+        if spec.escalate is None:
+            return []
+        targets = parse_targets(spec.escalate.targets, "escalate 'to'", self._environ)
+        self.notifier.check(targets)
+        return targets
+
+    def has_targets(self, record: GateRecord, event: str | None = None) -> bool:
+        """Whether news of ``record`` would go anywhere from this process."""
+        escalation = event == "escalated" and record.spec.escalate is not None
+        return bool(self.notifier.targets or record.spec.notify or escalation)
+
+    def announce(self, record: GateRecord, event: str | None = None, late: bool = False) -> None:
+        """Queue news of ``record`` (by default what its status says: asked, decided or timed
+        out; else ``reminder`` or ``escalated``); returns at once. ``late``: sent well after
+        it was due."""
+        event = event or event_of(record)
         try:
             targets = self.targets(record.spec)
+            if event == "escalated":
+                targets += self.escalation_targets(record.spec)
         except Exception as e:  # e.g. a variable unset since start-up: audited, not raised
-            self._failed("notify", event_of(record), record.id, str(e))
+            self._failed("notify", event, record.id, str(e))
             targets = []
-        self.notifier.notify(event_of(record), record, targets)
+        self.notifier.notify(event, record, targets, late)
+
+    def report_failure(self, gate_id: str, error: str) -> None:
+        """Audit (and log) news that could not even be queued."""
+        self._failed("notify", "news", gate_id, error)
 
     def close(self, timeout: float = 5.0) -> bool:
         return self.notifier.close(timeout)
@@ -81,7 +103,7 @@ class Announcer:
         if ttl <= 0:
             return None
         one_click = cast(Literal["approve", "reject"], action)
-        token = self._signer.mint(record.id, one_click, act_as, ttl, time.time())
+        token = self._signer.mint(record.id, one_click, act_as, ttl, time.time(), record.created)
         return link_url(self._base, token)
 
     def _delivered(self, target: str, event: str, gate_id: str) -> None:

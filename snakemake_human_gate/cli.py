@@ -8,21 +8,23 @@ Exit codes: 0 done, 2 usage or invalid value, 3 already decided, 4 not permitted
 import argparse
 import io
 import json
+import os
+import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from .announce import Announcer
+from .cli_await import add_await_command
 from .cli_common import open_store
 from .cli_keys import add_key_commands
 from .cli_server import add_server_commands
 from .errors import GateError, InvalidInput, UnknownGate
 from .messages import duration
-from .outcome import settle
 from .record import iso
-from .spec import GateSpec
-from .store import GateStore, current_user
+from .reopen import reopen
+from .store import GateStore
 from .text import check_text
 from .verify import verify_store
 
@@ -37,16 +39,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.stores = []  # opened by the command: what they found is reported at the end
     try:
-        return int(args.func(args) or 0)
-    except GateError as e:
-        print(f"snakemake-gate: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        for store in args.stores:
-            for warning in [*store.discarded, *store.audit.warnings]:
-                print(f"snakemake-gate: warning: {warning}", file=sys.stderr)
+        try:
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # here, so that a reader gone (| head) is seen here
+            return code
+        except GateError as e:
+            print(f"snakemake-gate: {e}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            for store in args.stores:
+                for warning in [*store.discarded, *store.audit.warnings]:
+                    print(f"snakemake-gate: warning: {warning}", file=sys.stderr)
+    except BrokenPipeError:  # the reader stopped reading (| head): as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+        return 128 + signal.SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,18 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p)
     p.set_defaults(func=cmd_decide)
 
-    p = sub.add_parser("reset", help="forget a gate's record so that its job asks again")
-    p.add_argument("id", help=ID_HELP)
-    p.set_defaults(func=cmd_reset)
+    for name in ("reopen", "reset"):
+        p = sub.add_parser(
+            name,
+            help="re-review: withdraw the gate's decision; the next run asks again and reruns "
+            "every job downstream" + (" (the same as reopen)" if name == "reset" else ""),
+        )
+        p.add_argument("id", help=ID_HELP)
+        p.set_defaults(func=cmd_reopen)
 
-    p = sub.add_parser("await", help="wait for a gate's decision (what gate.AWAIT runs)")
-    p.add_argument("output", help="where the decision JSON goes")
-    p.add_argument("--rule", required=True)
-    p.add_argument("--wildcards", default="", help="as Snakemake prints them: a=1,b=x")
-    p.add_argument("--spec", required=True, help="the gate's spec as JSON")
-    p.add_argument("--inputs", nargs="*", default=[])
-    p.add_argument("--poll", type=float, default=0.5, help="seconds between checks")
-    p.set_defaults(func=cmd_await)
+    add_await_command(sub)
 
     p = sub.add_parser("audit", help="the audit log (--verify: check its hash chain)")
     p.add_argument("id", nargs="?", help="only this gate's entries")
@@ -148,11 +155,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no gates waiting" if not args.all else "no gates")
         return 0
-    print(f"{'ID':<32} {'STATUS':<8} {'WAITING':>9}  QUESTION")
-    for row in rows:
+    shown = [_wildcards(row["wildcards"]) or "-" for row in rows]
+    width = min(max(len("WILDCARDS"), *map(len, shown)), 40)
+    print(f"{'ID':<32} {'STATUS':<8} {'WAITING':>9}  {'WILDCARDS':<{width}}  QUESTION")
+    for row, wildcards in zip(rows, shown, strict=True):
         print(
             f"{row['id']:<32} {row['status']:<8} {duration(row['waiting_seconds']):>9}  "
-            f"{row['question']}"
+            f"{wildcards:<{width}}  {row['question']}"
         )
     return 0
 
@@ -210,6 +219,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines.append(f"deadline  {iso(record.created + spec.timeout)} -> {spec.on_timeout}")
     for item in record.inputs:
         lines.append(f"artifact  {item['path']}")
+    for output in record.outputs:
+        lines.append(f"output    {output}")
     for vote in record.votes:
         lines.append(f"vote      {vote.by}: {vote.choice} {vote.fields or ''} {vote.comment}")
     if record.decision:
@@ -239,69 +250,24 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reset(args: argparse.Namespace) -> int:
+def cmd_reopen(args: argparse.Namespace) -> int:
     store = open_store(args)
-    gid = resolve_id(store, args.id)
-    store.reset(gid)
-    print(f"{gid}: reset; its job will ask again")
-    return 0
-
-
-def parse_wildcards(text: str) -> dict[str, str]:
-    """Snakemake prints wildcards as 'a=1,b=x' (values must not contain ',' or '=')."""
-    wildcards = {}
-    for part in filter(None, text.split(",")):
-        name, sep, value = part.partition("=")
-        if not sep or "=" in value:
-            raise InvalidInput(
-                f"cannot read wildcards {text!r}: values with ',' or '=' are "
-                "not supported by gate.AWAIT; use --executor hybrid"
-            )
-        wildcards[name] = value
-    return wildcards
-
-
-def cmd_await(args: argparse.Namespace) -> int:
-    store = open_store(args)
-    try:
-        spec = GateSpec.from_json(json.loads(args.spec))
-    except (ValueError, KeyError, TypeError) as e:
-        raise InvalidInput(f"--spec is not a gate spec: {e}") from None
-    ask = dict(
-        rule=args.rule,
-        wildcards=parse_wildcards(args.wildcards),
-        inputs=args.inputs,
-        output=args.output,
-        spec=spec,
-        requested_by=current_user(),
-        via="gate.AWAIT",
-    )
-    announcer = Announcer(store)  # $SNAKEMAKE_GATE_NOTIFY, $SNAKEMAKE_GATE_URL
-    announcer.targets(spec)  # refuse unusable targets before asking
-    record, new = store.ask(**ask)  # type: ignore[arg-type]
-    if new:
-        announcer.announce(record)
+    done = reopen(store, resolve_id(store, args.id))
+    record = done.record
+    was = record.status
+    if record.decision:
+        was += f": {record.decision.choice} by {', '.join(record.decision.by)}"
+    print(f"{record.id}: reopened (it was {was})")
+    for output in done.removed:
+        print(f"  its decision was removed from {output}")
+    for problem in done.kept:
+        print(f"  warning: {problem}", file=sys.stderr)
     print(
-        f"gate {record.id} {'asks' if new else 'still asks'}: {spec.question}\n"
-        f"  decide with: snakemake-gate approve {record.id}   (or: show, decide, reject)",
-        file=sys.stderr,
+        "  the next run under --executor hybrid asks again and reruns every job downstream;\n"
+        "  under other executors add: --forcerun "
+        + " ".join(shlex.quote(os.path.relpath(o)) for o in record.outputs)
     )
-    try:
-        while True:
-            try:
-                record = store.current(record.id)
-            except GateError:  # reset meanwhile: ask again
-                record, _ = store.ask(**ask)  # type: ignore[arg-type]
-            if record.decision is not None:
-                announcer.announce(record)
-                failure = settle(record)
-                if failure:
-                    print(failure, file=sys.stderr)
-                    return 1
-                return 0
-            time.sleep(args.poll)
-    finally:
-        announcer.close(timeout=5)
+    return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -1,13 +1,15 @@
-"""``snakemake-gate key``: signing keys for the audit log (``signing.py``)."""
+"""What the store's owner manages in ``keys/`` (``ownerfiles.py``): ``snakemake-gate
+key`` (signing keys of the audit log, ``signing.py``) and ``snakemake-gate group``
+(approver groups, ``groups.py``)."""
 
 import argparse
 import base64
 import binascii
 import os
-import stat
 import sys
 from typing import Any
 
+from . import groups, ownerfiles
 from .cli_common import open_store
 from .errors import InvalidInput
 from .signing import (
@@ -16,7 +18,6 @@ from .signing import (
     key_id,
     key_path,
     make_signer,
-    owner,
     read_registry,
     register,
 )
@@ -42,6 +43,17 @@ def add_key_commands(sub: Any) -> None:
     a = actions.add_parser("list", help="the registered public keys")
     a.set_defaults(func=cmd_key_list)
 
+    p = sub.add_parser("group", help="approver groups (approvers=['@NAME']): set, list")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser(
+        "set", help="define group NAME as exactly these USERs (none: remove it); the owner only"
+    )
+    a.add_argument("name", help="without the '@'")
+    a.add_argument("users", nargs="*")
+    a.set_defaults(func=cmd_group_set)
+    a = actions.add_parser("list", help="the store's groups (and the OS groups gates name)")
+    a.set_defaults(func=cmd_group_list)
+
 
 SERVER_HELP = (
     "the key of the user who runs 'snakemake-gate serve': it may sign entries that name "
@@ -55,17 +67,18 @@ def _register(store: GateStore, user: str, public: bytes, server: bool) -> None:
     entry = store.audit.append(
         "key-added", None, current_user(), user=user, key=key_id(public), server=server
     )
-    key = register(store.tree, user, public, server, next_seq=entry["seq"] + 1)
+    key, done = register(
+        store.tree, user, public, server, next_seq=entry["seq"] + 1, share=store.share
+    )
     print(f"key {key} of {user} registered{' (server)' if server else ''}")
     if first:
         print(f"audit entries must be signed from entry {entry['seq'] + 1} on")
-        if store.share == "group-write":  # members may no longer move keys/ (or others) away
-            os.chmod(store.root, os.stat(store.root).st_mode | stat.S_ISVTX)
-            print(f"{store.root} is now sticky: members cannot rename what they do not own")
+    for line in done:
+        print(line)
 
 
 def cmd_key_create(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = open_store(args, create=True)
     user = current_user()
     existed = key_path().exists()
     signer = make_signer(user)
@@ -73,7 +86,7 @@ def cmd_key_create(args: argparse.Namespace) -> int:
     where = "your key" if existed else "new key"
     print(f"{where} {key_path()} (keep it to yourself); public key of {user}:", file=sys.stderr)
     print(public)
-    if os.geteuid() == owner(store.tree):
+    if os.geteuid() == ownerfiles.owner(store.tree):
         _register(store, user, signer.public, args.server)
     else:
         print(
@@ -85,7 +98,7 @@ def cmd_key_create(args: argparse.Namespace) -> int:
 
 
 def cmd_key_add(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = open_store(args, create=True)
     try:
         public = base64.b64decode(args.public_key, validate=True)
     except (binascii.Error, ValueError):
@@ -104,4 +117,38 @@ def cmd_key_list(args: argparse.Namespace) -> int:
     print(f"signed from entry {registry.since} on")
     for key in sorted(registry.keys.values(), key=lambda k: (k.user, k.id)):
         print(f"{key.id}  {key.user:<16} {'server' if key.server else ''}")
+    return 0
+
+
+def cmd_group_set(args: argparse.Namespace) -> int:
+    store = open_store(args, create=True)
+    name = args.name.removeprefix("@")
+    before = groups.read_file(store.tree).get(name)
+    done = groups.set_group(store.tree, name, args.users, store.share)
+    store.audit.append(
+        "group-set", None, current_user(), group=name, members=sorted(set(args.users)), was=before
+    )
+    if args.users:
+        print(f"@{name}: {', '.join(sorted(set(args.users)))}")
+    else:
+        print(f"@{name} removed from the store's group file")
+    for line in done:
+        print(line)
+    return 0
+
+
+def cmd_group_list(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    defined = groups.read_file(store.tree)
+    for name, members in sorted(defined.items()):
+        print(f"@{name:<20} {', '.join(members)}   (the store's group file)")
+    named: set[str] = set()
+    for record in store.scan()[0]:
+        named.update(a[1:] for a in record.spec.approvers or () if a.startswith("@"))
+    for name in sorted(named - set(defined)):
+        found = groups.os_group(name)
+        shown = ", ".join(sorted(found)) if found is not None else "(defined nowhere)"
+        print(f"@{name:<20} {shown}   (OS group)")
+    if not defined and not named:
+        print("no groups: define one with 'snakemake-gate group set NAME USER...'")
     return 0

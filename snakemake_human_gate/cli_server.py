@@ -12,7 +12,7 @@ from .cli_common import open_store
 from .errors import GateError, InvalidInput
 from .record import iso
 from .spec import parse_duration
-from .store import current_user, resolve_dir
+from .store import GateStore, current_user, resolve_dir
 from .webhooks import WebhookSecrets
 
 SERVER_EXTRA = "pip install 'snakemake-executor-plugin-hybrid[server]'"
@@ -93,7 +93,7 @@ def _expires(text: str | None) -> float | None:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = open_store(args, create=True)
     token = TokenStore(store.root, store.share).create(
         args.user, args.label, _expires(args.expires)
     )
@@ -127,7 +127,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_add(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = open_store(args, create=True)
     secret = WebhookSecrets(store.root, store.share).add(args.name, args.user)
     store.audit.append("webhook-added", None, current_user(), sender=args.name, user=args.user)
     print(f"sender {args.name} acts as {args.user}; its secret (shown once):", file=sys.stderr)
@@ -158,8 +158,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if missing not in SERVER_PACKAGES:
             raise
         raise GateError(f"serve needs {missing}, which is not installed: {SERVER_EXTRA}") from None
+    root = resolve_dir(args.dir)
+    GateStore(root, create=False)  # a wrong directory: said now, not as an empty dashboard
     app = AppOptions(
-        str(resolve_dir(args.dir)),
+        str(root),
         public_url=args.public_url,
         max_body=args.max_body,
         max_failures=args.max_failures,

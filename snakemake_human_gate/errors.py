@@ -18,9 +18,21 @@ class Conflict(GateError):
 
 
 class NotPermitted(GateError):
-    """Not an approver, or self-approval refused (exit 4)."""
+    """Not an approver, or self-approval refused (exit 4); ``reason`` for the audit log."""
 
     exit_code = 4
+
+    def __init__(self, message: str, reason: str = "not permitted") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class NoStore(InvalidInput):
+    """No gate store where one was expected (exit 2): a wrong directory, most likely."""
+
+
+class BadRecord(InvalidInput):
+    """A gate's file is not a gate record (exit 2): the store's problem, not the caller's."""
 
 
 class UnknownGate(GateError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import answers
 from .audit import AuditLog
-from .errors import InvalidInput, UnknownGate
+from .errors import BadRecord, UnknownGate
 from .record import Decision, GateRecord, Vote, check_gate_id
 from .storefs import StoreTree, append_line, appending, open_file, read_file, write_atomic
 from .text import json_line, json_text
@@ -67,11 +67,11 @@ class GateFiles:
         try:
             record = GateRecord.from_json(json.loads(raw))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise InvalidInput(
+            raise BadRecord(
                 f"gate file {self._shown(name)} is not a valid gate record: {e}"
             ) from None
         if record.id != gid:
-            raise InvalidInput(f"gate file {self._shown(name)} holds gate {record.id!r}")
+            raise BadRecord(f"gate file {self._shown(name)} holds gate {record.id!r}")
         try:  # none yet, in a store made before answers files
             data = read_file(g, f"{gid}{ANSWERS}", self._shown(f"{gid}{ANSWERS}"), RECORD_LIMIT)
         except FileNotFoundError:
@@ -129,9 +129,14 @@ class GateFiles:
         name = f"{gid}{ANSWERS}"
         return appending(g, name, self.file_mode, self._shown(name))
 
-    def _append(self, g: int, gid: str, line: dict[str, Any]) -> None:
+    def _append(self, g: int, gid: str, line: dict[str, Any], durable: bool = True) -> None:
         with self._appending(g, gid) as fd:
-            append_line(fd, json_line(line))
+            append_line(fd, json_line(line), durable)
+
+    def note(self, g: int, gid: str, line: dict[str, Any]) -> None:
+        """Append a line that is not an answer (a waiting output, news claimed): not
+        flushed, since losing it in a crash costs a notification sent again at most."""
+        self._append(g, gid, line, durable=False)
 
     def create(self, g: int, record: GateRecord) -> str:
         """Write a new gate: an empty answers file first (made now so that answering need

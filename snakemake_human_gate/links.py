@@ -3,7 +3,8 @@
 A link token carries its own claim, signed by the server::
 
     <payload>.<tag>   payload = base64url(JSON {"g": gate, "a": action, "u": user,
-                                                "exp": unix seconds, "n": random nonce})
+                                                "exp": unix seconds, "n": random nonce,
+                                                "t": when the gate was asked})
                       tag     = base64url(HMAC-SHA256(link key, "sgl1." + payload))
 
 The key is ``<root>/auth/link.key`` (0o600, made on first use); deleting it revokes every
@@ -61,6 +62,7 @@ class LinkClaim:
     user: str
     nonce: str
     expires: float
+    asked: float | None = None  # the asking it was made for (a gate reopened is asked anew)
 
 
 def _b64encode(data: bytes) -> str:
@@ -81,8 +83,17 @@ class LinkSigner:
         self.key_path = self.files.path(KEY)
         self.used_path = self.files.path(USED)
 
-    def mint(self, gate_id: str, action: Action, user: str, ttl: float, now: float) -> str:
-        """A link letting ``user`` take ``action`` on the gate once, for ``ttl`` seconds."""
+    def mint(
+        self,
+        gate_id: str,
+        action: Action,
+        user: str,
+        ttl: float,
+        now: float,
+        asked: float | None = None,
+    ) -> str:
+        """A link letting ``user`` take ``action`` on the gate once, for ``ttl`` seconds;
+        with ``asked`` (the gate's ``created``), on that asking of the gate only."""
         check_gate_id(gate_id)
         if action not in ACTIONS:
             raise InvalidInput(f"link action {action!r} is not one of {', '.join(ACTIONS)}")
@@ -94,6 +105,7 @@ class LinkSigner:
             "u": user,
             "exp": math.ceil(now + ttl),
             "n": secrets.token_urlsafe(16),
+            **({"t": asked} if asked is not None else {}),
         }
         payload = _b64encode(json.dumps(claim, separators=(",", ":"), sort_keys=True).encode())
         return f"{payload}.{self._tag(payload)}"
@@ -185,7 +197,15 @@ def _parse(payload: str) -> LinkClaim:
     """The claim in a payload whose tag was verified (so made by mint)."""
     try:
         data = json.loads(_b64decode(payload))
-        claim = LinkClaim(data["g"], data["a"], data["u"], data["n"], float(data["exp"]))
+        asked = data.get("t")
+        claim = LinkClaim(
+            data["g"],
+            data["a"],
+            data["u"],
+            data["n"],
+            float(data["exp"]),
+            float(asked) if isinstance(asked, int | float) else None,
+        )
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise _malformed() from None
     if claim.action not in ACTIONS or not all(

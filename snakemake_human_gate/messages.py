@@ -20,14 +20,22 @@ from typing import Any
 
 from .record import GateRecord, iso
 
-EVENTS = ("pending", "decided", "timed_out")
+EVENTS = ("pending", "decided", "timed_out", "reminder", "escalated")
+WAITING = ("pending", "reminder", "escalated")  # news of a gate that still waits
 PAYLOAD_SCHEMA = 1
 MAX_LISTED = 10  # artifacts shown by name in chat and email; the rest are counted
 
 # (record, action, user the link acts as or None) -> URL; action: approve, reject, page
 LinkMaker = Callable[[GateRecord, str, str | None], str | None]
 
-_TITLES = {"pending": "Waiting for a decision", "decided": "Decided", "timed_out": "Timed out"}
+_TITLES = {
+    "pending": "Waiting for a decision",
+    "decided": "Decided",
+    "timed_out": "Timed out",
+    "reminder": "Reminder: still waiting for a decision",
+    "escalated": "Escalated: still waiting for a decision",
+}
+LATE = "sent late: no process was watching the gate when this was due"
 _BUTTONS = (("approve", "Approve", "primary"), ("reject", "Reject", "danger"), ("page", "Open", ""))
 
 
@@ -39,7 +47,7 @@ def event_of(record: GateRecord) -> str:
 def link_actions(event: str, record: GateRecord, act_as: str | None = None) -> list[str]:
     """The links worth asking for: one-click answers only while pending and for a target
     that names whom they act as; the page always."""
-    if event != "pending" or act_as is None:
+    if event not in WAITING or act_as is None:
         return ["page"]
     return [a for a in ("approve", "reject") if a in record.spec.choices] + ["page"]
 
@@ -55,7 +63,7 @@ def resolve_links(
     return {action: url for action, url in found.items() if url}
 
 
-def _check_event(event: str) -> None:
+def check_event(event: str) -> None:
     if event not in EVENTS:
         raise ValueError(f"unknown gate event {event!r}: use one of {', '.join(EVENTS)}")
 
@@ -66,10 +74,10 @@ def _timeout_at(record: GateRecord) -> str | None:
 
 
 def generic_payload(
-    event: str, record: GateRecord, links: Mapping[str, str] | None = None
+    event: str, record: GateRecord, links: Mapping[str, str] | None = None, late: bool = False
 ) -> dict[str, Any]:
-    """The JSON a ``webhook:`` target receives."""
-    _check_event(event)
+    """The JSON a ``webhook:`` target receives (``late``: sent well after it was due)."""
+    check_event(event)
     spec = record.spec
     return {
         "schema": PAYLOAD_SCHEMA,
@@ -102,6 +110,7 @@ def generic_payload(
         ],
         "decision": record.decision.to_json() if record.decision is not None else None,
         "links": {k: links[k] for k in ("approve", "reject", "page") if links and links.get(k)},
+        "late": late,
     }
 
 
@@ -127,7 +136,7 @@ def _artifact_names(record: GateRecord) -> list[str]:
 def _status_line(event: str, record: GateRecord) -> str:
     """What happened, in one line (pending: who is asked)."""
     decision = record.decision
-    if event == "pending" or decision is None:
+    if event in WAITING or decision is None:
         return f"Choices: {', '.join(record.spec.choices)}"
     verb = "timed out, answered" if decision.timeout else "answered"
     text = f"{verb} '{decision.choice}' by {', '.join(decision.by)} at {decision.at}"
@@ -139,6 +148,9 @@ def _status_line(event: str, record: GateRecord) -> str:
 def _context_line(record: GateRecord, now: float) -> str:
     spec = record.spec
     who = ", ".join(spec.approvers) if spec.approvers is not None else "anyone"
+    if spec.escalate and spec.escalate.deciders:
+        verb = "escalated to" if now >= record.created + spec.escalate.after else "later also"
+        who += f" ({verb} {', '.join(spec.escalate.deciders)})"
     parts = [f"waiting {duration(now - record.created)}", f"decides: {who}"]
     if spec.quorum > 1:
         parts.append(f"{spec.quorum} must agree")
@@ -162,15 +174,18 @@ def slack_payload(
     record: GateRecord,
     links: Mapping[str, str] | None = None,
     now: float | None = None,
+    late: bool = False,
 ) -> dict[str, Any]:
     """``text`` + ``blocks`` for Slack and Mattermost incoming webhooks (see the module doc)."""
-    _check_event(event)
+    check_event(event)
     now = time.time() if now is None else now
     links = links or {}
     title = f"{_TITLES[event]}: {record.rule}"
     question = _mrkdwn(record.spec.question)
     status = _mrkdwn(_status_line(event, record))
-    context = _mrkdwn(_context_line(record, now) if event == "pending" else f"gate {record.id}")
+    context = _mrkdwn(_context_line(record, now) if event in WAITING else f"gate {record.id}")
+    if late:
+        context += f" · {LATE}"
     artifacts = [_mrkdwn(name) for name in _artifact_names(record)]
     present = [(a, label, style) for a, label, style in _BUTTONS if links.get(a)]
 
@@ -212,15 +227,18 @@ def email_message(
     to: str,
     sender: str,
     now: float | None = None,
+    late: bool = False,
 ) -> EmailMessage:
     """A plain-text email for one recipient."""
-    _check_event(event)
+    check_event(event)
     now = time.time() if now is None else now
     links = links or {}
     spec = record.spec
     subject = " ".join(f"[gate] {_TITLES[event]}: {spec.question} ({record.rule})".split())
     body = [spec.question, "", _status_line(event, record)]
-    if event == "pending":
+    if late:
+        body += ["", f"({LATE}.)"]
+    if event in WAITING:
         body += ["", _context_line(record, now).replace(" · ", "\n")]
         if spec.fields:
             body += ["", "Fields:"] + [f"  {n} ({f.type})" for n, f in spec.fields.items()]

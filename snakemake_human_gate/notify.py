@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from .errors import InvalidInput
 from .messages import (
-    EVENTS,
     LinkMaker,
+    check_event,
     email_message,
     generic_payload,
     resolve_links,
@@ -121,6 +121,7 @@ class _Notice:
     event: str
     record: GateRecord
     now: float
+    late: bool = False
     links: dict[str | None, dict[str, str]] = field(default_factory=dict)
 
 
@@ -182,14 +183,16 @@ class Notifier:
                     f"{target}: email needs an SMTP server: set ${ENV_SMTP}=host[:port]"
                 )
 
-    def notify(self, event: str, record: GateRecord, targets: Iterable[Target] = ()) -> None:
-        """Queue ``event`` of ``record`` for the global targets and ``targets``; never blocks."""
-        if event not in EVENTS:
-            raise ValueError(f"unknown gate event {event!r}: use one of {', '.join(EVENTS)}")
+    def notify(
+        self, event: str, record: GateRecord, targets: Iterable[Target] = (), late: bool = False
+    ) -> None:
+        """Queue ``event`` of ``record`` for the global targets and ``targets``; never blocks.
+        ``late``: the news is sent well after it was due (the message says so)."""
+        check_event(event)
         chosen = list(dict.fromkeys([*self.targets, *targets]))
         if not chosen:
             return
-        notice = _Notice(event, copy.deepcopy(record), time.time())
+        notice = _Notice(event, copy.deepcopy(record), time.time(), late)
         with self._cond:
             if not self._closing:
                 if self._thread is None:
@@ -292,9 +295,9 @@ class Notifier:
             notice.links[act_as] = made
         links = notice.links[act_as]
         if kind == "webhook":
-            return generic_payload(notice.event, notice.record, links)
+            return generic_payload(notice.event, notice.record, links, notice.late)
         if kind in ("slack", "mattermost"):
-            return slack_payload(notice.event, notice.record, links, now=notice.now)
+            return slack_payload(notice.event, notice.record, links, notice.now, notice.late)
         if self.smtp is None:
             raise DeliveryError(f"no SMTP server: set ${ENV_SMTP}=host[:port]", transient=False)
         return email_message(
@@ -304,6 +307,7 @@ class Notifier:
             to=item.target.address,
             sender=self.smtp.sender,
             now=notice.now,
+            late=notice.late,
         )
 
     def _post(self, url: str, body: dict[str, Any]) -> None:

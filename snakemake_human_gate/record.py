@@ -4,6 +4,8 @@ Pure data; the store reads and writes it. Status is derived, never stored twice.
 What was asked never changes once written; each answer after it (a vote, the decision
 it completes, a timeout's decision) is one :func:`answer` line, and the record as it
 stands is what was asked with every answer applied in order (:meth:`GateRecord.apply`).
+Besides answers, the same file says which other outputs wait for the gate (jobs of other
+working directories sharing the store) and which news of it were sent (``news``).
 """
 
 import re
@@ -91,6 +93,19 @@ class GateRecord:
     created: float
     votes: list[Vote] = field(default_factory=list)
     decision: Decision | None = None
+    previous: dict[str, Any] | None = None  # the asking it replaced: {"asked", "changed"}
+    waiting: list[str] = field(default_factory=list)  # other outputs waiting for it
+    news: dict[str, float] = field(default_factory=dict)  # news sent: key -> when claimed
+
+    @property
+    def outputs(self) -> list[str]:
+        """Every output that waits for the decision: the asker's first."""
+        return [self.output, *self.waiting]
+
+    @property
+    def decided_at(self) -> float | None:
+        """When the decision was made (None while pending)."""
+        return timestamp(self.decision.at, self.created) if self.decision else None
 
     def vote(self, vote: Vote) -> None:
         """Count ``vote``: it replaces the voter's earlier one."""
@@ -99,10 +114,23 @@ class GateRecord:
 
     def apply(self, line: dict[str, Any]) -> None:
         """Apply one :func:`answer` line; a decision once made stands."""
+        if "waiter" in line or "news" in line:
+            self.note(line)
+            return
         if line.get("vote") is not None:
             self.vote(Vote(**line["vote"]))
         if line.get("decision") is not None and self.decision is None:
             self.decision = Decision.from_json(line["decision"])
+
+    def note(self, line: dict[str, Any]) -> None:
+        """Apply a :func:`waiter` or :func:`news` line."""
+        output = line.get("waiter")
+        if isinstance(output, str) and output not in self.outputs:
+            self.waiting.append(output)
+        news = line.get("news")
+        if isinstance(news, str) and news not in self.news:
+            at = line.get("at")
+            self.news[news] = float(at) if isinstance(at, int | float) else self.created
 
     @property
     def status(self) -> str:
@@ -136,6 +164,7 @@ class GateRecord:
             "deadline": iso(self.created + self.spec.timeout) if self.spec.timeout else None,
             "decision": self.decision.to_json() if self.decision else None,
             "inputs": [i["path"] for i in self.inputs],
+            "outputs": self.outputs,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -151,6 +180,7 @@ class GateRecord:
             "created": self.created,
             "votes": [vars(v) for v in self.votes],
             "decision": self.decision.to_json() if self.decision else None,
+            **({"previous": self.previous} if self.previous else {}),
         }
 
     @classmethod
@@ -168,6 +198,7 @@ class GateRecord:
             created=float(data["created"]),
             votes=[Vote(**v) for v in data.get("votes", [])],
             decision=Decision.from_json(data["decision"]) if data.get("decision") else None,
+            previous=data.get("previous") if isinstance(data.get("previous"), dict) else None,
         )
 
 
@@ -177,6 +208,17 @@ def answer(vote: Vote | None, decision: Decision | None) -> dict[str, Any]:
         "vote": vars(vote) if vote else None,
         "decision": decision.to_json() if decision else None,
     }
+
+
+def waiter(output: str, by: str, at: float) -> dict[str, Any]:
+    """A line saying that the job with this output (another working directory's) waits."""
+    return {"waiter": output, "by": by, "at": at}
+
+
+def news(key: str, by: str, at: float) -> dict[str, Any]:
+    """A line claiming news of the gate (``decided``, ``reminder-2``, ``escalated``) for
+    the process ``by`` that sends it: no other process sends it again."""
+    return {"news": key, "by": by, "at": at}
 
 
 def timestamp(text: str, default: float) -> float:

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import ownerfiles
 from .errors import GateError, InvalidInput
-from .storefs import StoreTree, UnsafeFile, read_file, write_atomic
+from .storefs import StoreTree
 from .text import json_text
 
 ENV_KEY = "SNAKEMAKE_GATE_SIGNING_KEY"
-KEYS = ("keys", "keys.json")
+KEYS = (ownerfiles.DIRECTORY, "keys.json")
 KEYS_SCHEMA = 1
 EXTRA = "pip install 'snakemake-executor-plugin-hybrid[signing]'"
 _SUFFIX = b',"sig":"'
@@ -180,32 +181,16 @@ class Registry:
     keys: dict[str, PublicKey]  # by id
 
 
-def owner(tree: StoreTree) -> int:
-    """The store's owner: the user owning its directory."""
-    with tree.dir() as root:
-        return os.fstat(root).st_uid
-
-
 def read_registry(tree: StoreTree) -> Registry | None:
     """The registered keys (None: the store's entries are not signed), checked to be the
     owner's alone; SigningError (naming the fix) if they cannot be trusted."""
     shown = tree.shown(*KEYS)
     try:
-        with tree.dir(KEYS[0]) as d:
-            dir_info, raw = os.fstat(d), read_file(d, KEYS[1], shown, 1 << 20)
-            file_info = os.stat(KEYS[1], dir_fd=d, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-    except UnsafeFile as e:
+        raw = ownerfiles.read(tree, KEYS[1], 1 << 20)
+    except ownerfiles.OwnerFileError as e:
         raise SigningError(str(e)) from None
-    store_owner = owner(tree)
-    for info, what in ((dir_info, tree.shown(KEYS[0])), (file_info, shown)):
-        if info.st_uid != store_owner or info.st_mode & 0o022:
-            raise SigningError(
-                f"{what} must belong to the store's owner (uid {store_owner}) and be "
-                f"writable by nobody else (it is uid {info.st_uid}, mode "
-                f"{stat.S_IMODE(info.st_mode):o}): someone may have replaced the keys"
-            )
+    if raw is None:
+        return None
     try:
         data = json.loads(raw)
         keys = {
@@ -222,18 +207,21 @@ def read_registry(tree: StoreTree) -> Registry | None:
 
 def check_registrar(tree: StoreTree, user: str, public: bytes) -> None:
     """Refuse (naming the fix) anyone but the store's owner, and a key that is none."""
-    if os.geteuid() != owner(tree):
-        raise SigningError(
-            f"only the store's owner (uid {owner(tree)}) may register keys: ask them to run "
-            f"'snakemake-gate key add {user} {base64.b64encode(public).decode()}'"
-        )
+    command = f"snakemake-gate key add {user} {base64.b64encode(public).decode()}"
+    try:
+        ownerfiles.check_writer(tree, "register keys", command)
+    except ownerfiles.OwnerFileError as e:
+        raise SigningError(str(e)) from None
     if len(public) != 32:
         raise InvalidInput("an ed25519 public key is 32 bytes (44 characters of base64)")
 
 
-def register(tree: StoreTree, user: str, public: bytes, server: bool, next_seq: int) -> str:
-    """Add ``user``'s public key (the owner only); its id. Signing is required from
-    entry ``next_seq`` on when this is the first key."""
+def register(
+    tree: StoreTree, user: str, public: bytes, server: bool, next_seq: int, share: str = ""
+) -> tuple[str, list[str]]:
+    """Add ``user``'s public key (the owner only): its id, and what else was done (a
+    group-write store made sticky). Signing is required from entry ``next_seq`` on when
+    this is the first key."""
     check_registrar(tree, user, public)
     current = read_registry(tree) or Registry(next_seq, {})
     entries: dict[str, list[dict[str, Any]]] = {}
@@ -244,7 +232,5 @@ def register(tree: StoreTree, user: str, public: bytes, server: bool, next_seq: 
     entries.setdefault(user, [])
     entries[user] = [e for e in entries[user] if e["id"] != new["id"]] + [new]
     data = {"schema": KEYS_SCHEMA, "since": current.since, "keys": entries}
-    with tree.dir(KEYS[0], create=0o755) as d:
-        os.fchmod(d, 0o755)  # readable by every member, writable by the owner alone
-        write_atomic(d, KEYS[1], json_text(data).encode(), 0o644, tree.shown(*KEYS))
-    return str(new["id"])
+    done = ownerfiles.write(tree, KEYS[1], json_text(data).encode(), share)
+    return str(new["id"]), done

@@ -31,21 +31,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import deciders
 from .audit import AuditLog
-from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
+from .errors import Conflict, InvalidInput, NoStore, UnknownGate
 from .fsutil import modes
 from .gatefiles import ANSWERS, Discarded, GateFiles
-from .record import TIMEOUT_ACTOR, Decision, GateRecord, Vote, check_gate_id, iso
+from .groups import Groups
+from .ownerfiles import OwnerFileError
+from .record import (
+    TIMEOUT_ACTOR,
+    Decision,
+    GateRecord,
+    Vote,
+    check_gate_id,
+    iso,
+    waiter,
+)
 from .signing import current_user
 from .spec import GateSpec
 from .storefs import StoreTree, UnsafeFile, open_regular, write_atomic
 from .text import check_text, check_values, json_text
+from .upkeep import ESCALATION_ACTOR, Upkeep
 
 ENV_DIR = "SNAKEMAKE_GATE_DIR"
 ENV_SHARE = "SNAKEMAKE_GATE_SHARE"
 DEFAULT_DIR = Path(".snakemake") / "gates"
 CONFIG_LIMIT = 1 << 16
-__all__ = ["Discarded", "GateStore", "Problem", "TIMEOUT_ACTOR", "current_user"]
+__all__ = [
+    "ESCALATION_ACTOR",
+    "TIMEOUT_ACTOR",
+    "Discarded",
+    "GateStore",
+    "Problem",
+    "current_user",
+]
 
 
 def default_via() -> str:
@@ -82,8 +101,20 @@ class Problem:
     reason: str
 
 
-class GateStore:
-    def __init__(self, root: Path, share: str | None = None) -> None:
+def is_store(root: Path) -> bool:
+    """Whether ``root`` holds a gate store (made by any version)."""
+    return (root / "store.json").is_file() or (root / "gates").is_dir()
+
+
+class GateStore(Upkeep):
+    def __init__(self, root: Path, share: str | None = None, create: bool = True) -> None:
+        """The store at ``root``, made if missing unless ``create`` is False (NoStore)."""
+        if not create and not is_store(root):
+            raise NoStore(
+                f"no gate store at {root}: run this in the workflow's directory, or give "
+                f"--dir (or ${ENV_DIR}) as the run's --hybrid-gate-dir. A store is made "
+                "by the first run that asks a gate, or by 'snakemake-gate token create'"
+            )
         self.root = root
         self.tree = StoreTree(root)
         self.os_user = current_user()
@@ -112,6 +143,8 @@ class GateStore:
                 write_atomic(d, "store.json", data, self.file_mode, self.tree.shown("store.json"))
         self.audit = AuditLog(self.tree, self.file_mode)
         self.files = GateFiles(self.tree, self.audit, self.file_mode)
+
+    default_via = staticmethod(default_via)
 
     @property
     def discarded(self) -> list[Discarded]:
@@ -209,25 +242,47 @@ class GateStore:
         requested_by: str | None = None,
         via: str = "snakemake",
     ) -> tuple[GateRecord, bool]:
-        """The gate for these inputs, created (and audited) only if new."""
+        """The gate for these inputs, and whether it was asked now (audited).
+
+        A pending gate whose definition is not ``spec`` any more is asked again under
+        ``spec`` (the old one archived, audited as ``redefined``; its votes do not count):
+        a weaker rule is never kept. A decided gate keeps its decision (the caller may
+        report ``record.spec.changes(spec)``). An ``output`` the gate does not know yet
+        (another working directory's job) is added to those that wait for it.
+        """
         paths = [Path(p).absolute() for p in inputs]
         digests = [file_digest(p) for p in paths]
         gid = gate_id(rule, wildcards, digests)
         requested_by = requested_by or current_user()
-        with self._lock(gid), self.tree.dir("gates") as g:
+        target = str(Path(output).absolute())
+        previous = None
+        with self.tree.dir() as root, self._lock(gid, root), self.tree.dir("gates", at=root) as g:
             try:
-                return self._confirmed(g, gid), False
+                found: GateRecord | None = self._confirmed(g, gid)
             except UnknownGate:
-                pass
+                found = None
+            if found is not None and found.due():
+                self._apply_timeout(g, found)
+            if found is not None:
+                changed = found.spec.changes(spec)
+                if not changed or found.decision is not None:
+                    if target not in found.outputs:
+                        self.files.note(g, gid, waiter(target, requested_by, time.time()))
+                        found.waiting.append(target)
+                    return found, False
+                previous = {"asked": found.created, "changed": changed}
+                with self.tree.dir("archive", at=root) as a:
+                    self._archive(g, a, found, "redefined", requested_by, via, changed=changed)
             record = GateRecord(
                 id=gid,
                 rule=rule,
                 wildcards={k: str(v) for k, v in wildcards.items()},
                 inputs=[{"path": str(p), "sha256": d} for p, d in zip(paths, digests, strict=True)],
-                output=str(Path(output).absolute()),
+                output=target,
                 spec=spec,
                 requested_by=requested_by,
                 created=time.time(),
+                previous=previous,
             )
             check_text(json.dumps(record.to_json(), ensure_ascii=False), "the gate")
             digest = self.files.create(g, record)
@@ -251,8 +306,11 @@ class GateStore:
         comment: str = "",
         actor: str | None = None,
         via: str | None = None,
+        strict: bool = False,
     ) -> GateRecord:
-        """Record one decider's answer; the decision stands once the quorum agrees."""
+        """Record one decider's answer; the decision stands once the quorum agrees. The
+        gate is read and the answer checked once, here, under the gate's lock; ``strict``:
+        the values came as JSON and must have their fields' JSON types (the REST API)."""
         actor = actor or current_user()
         via = via or default_via()
         values = dict(values or {})
@@ -279,34 +337,27 @@ class GateStore:
                     ),
                     "already decided",
                 )
-            spec = record.spec
-            if spec.approvers is not None and actor not in spec.approvers:
-                raise refuse(
-                    NotPermitted(
-                        f"{actor} may not decide gate {gid}: approvers are "
-                        f"{', '.join(spec.approvers)}"
-                    ),
-                    "not an approver",
-                )
-            if not spec.allow_self_approval and actor == record.requested_by:
-                raise refuse(
-                    NotPermitted(
-                        f"{actor} started the run that asks; gate {gid} does not allow "
-                        "self-approval: another approver must decide"
-                    ),
-                    "self-approval",
-                )
+            now = time.time()
+            try:
+                entry, refused = deciders.refusal(record, actor, Groups(self.tree).members, now)
+            except OwnerFileError as e:  # a group file someone else could have written
+                raise refuse(e, "untrusted groups") from None
+            if refused is not None:
+                raise refuse(refused, refused.reason)
             try:
                 check_text(comment, "the comment")
                 check_values(values)
-                typed = spec.validate_values(check_text(choice, "the choice"), values)
+                typed = record.spec.validate_values(
+                    check_text(choice, "the choice"), values, strict=strict
+                )
             except InvalidInput as e:
                 raise refuse(e, "invalid") from None
-            now = time.time()
+            if deciders.via_escalation(record, str(entry)):
+                self._escalate(g, record, now)  # audited before anyone it admits decides
             vote = Vote(actor, choice, typed, comment, now, via)
             record.vote(vote)
             agreeing = [v for v in record.votes if v.choice == choice and v.fields == typed]
-            if len(agreeing) >= spec.quorum:
+            if len(agreeing) >= record.spec.quorum:
                 record.decision = Decision(
                     choice=choice,
                     fields=typed,
@@ -327,55 +378,7 @@ class GateStore:
                 fields=typed,
                 comment=comment,
                 votes=len(agreeing),
-                quorum=spec.quorum,
+                quorum=record.spec.quorum,
+                **deciders.admission(record, str(entry), actor),
             )
             return record
-
-    def current(self, gid: str) -> GateRecord:
-        """The record as it stands now: a timeout that has passed is applied first."""
-        record = self.get(gid)
-        if record.due():
-            with self._lock(gid), self.tree.dir("gates") as g:
-                record = self._confirmed(g, gid)
-                if record.due():
-                    self._apply_timeout(g, record)
-        return record
-
-    def scan_current(self) -> tuple[list[GateRecord], list[Problem]]:
-        """:meth:`scan`, with every timeout that has passed applied."""
-        records, problems = self.scan()
-        expired = {r.id: r for r in self.expire_due(records)}
-        return [expired.get(r.id, r) for r in records], problems
-
-    def expire_due(self, records: Iterable[GateRecord] | None = None) -> list[GateRecord]:
-        """Apply ``on_timeout`` to every pending gate whose timeout has passed."""
-        due = [r for r in (records if records is not None else self.scan()[0]) if r.due()]
-        return [record for r in due if (record := self.current(r.id)).status == "expired"]
-
-    def _apply_timeout(self, g: int, record: GateRecord) -> None:
-        spec = record.spec
-        assert spec.on_timeout is not None and spec.timeout is not None
-        record.decision = Decision(
-            choice=spec.on_timeout,
-            fields=spec.validate_values(spec.on_timeout, {}, by_timeout=True),
-            by=[TIMEOUT_ACTOR],
-            at=iso(record.created + spec.timeout),
-            comment=f"no decision within {spec.timeout:g} s",
-            timeout=True,
-            gate=record.id,
-        )
-        self.files.answer(
-            g, record.id, None, record.decision, "timeout", TIMEOUT_ACTOR, choice=spec.on_timeout
-        )
-
-    def reset(self, gid: str, *, actor: str | None = None, via: str | None = None) -> None:
-        """Forget a gate (archived): its job asks anew."""
-        actor = actor or current_user()
-        with self._lock(gid), self.tree.dir("gates") as g, self.tree.dir("archive") as a:
-            record = self._confirmed(g, gid)
-            archived = f"{gid}.{int(time.time() * 1000)}"
-            # first: the gate is gone at once (a link in its place is moved, not followed)
-            os.rename(f"{gid}.json", f"{archived}.json", src_dir_fd=g, dst_dir_fd=a)
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(f"{gid}{ANSWERS}", f"{archived}{ANSWERS}", src_dir_fd=g, dst_dir_fd=a)
-            self.audit.append("reset", gid, actor, via=via or default_via(), was=record.status)

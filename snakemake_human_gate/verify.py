@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import answers
+from .deciders import entries
 from .gatefiles import ANSWERS, RECORD_LIMIT
 from .record import TIMEOUT_ACTOR, GateRecord
 from .signing import Registry, SigningError, read_registry, split, valid
@@ -202,8 +203,13 @@ def _mismatch(
     if entry.get("gate") != record.id:
         return f"the entry is about gate {entry.get('gate')}, not {record.id}"
     spec = record.spec
-    if spec.approvers is not None and author not in spec.approvers:
-        return f"{author} is not one of the gate's approvers ({', '.join(spec.approvers)})"
+    at = vote.get("at")
+    allowed = entries(record, at if isinstance(at, int | float) else record.created)
+    group = entry.get("as")  # an @group: who was a member then cannot be checked now
+    if not (isinstance(group, str) and group.startswith("@")):
+        group = None
+    if allowed is not None and author not in allowed and group not in allowed:
+        return f"{author} is not one of the gate's approvers ({', '.join(allowed)})"
     if not spec.allow_self_approval and author == record.requested_by:
         return f"{author} asked the gate, which does not allow self-approval"
     return None

@@ -49,6 +49,16 @@ def signed_headers(
     }
 
 
+def json_value(text: str) -> object:
+    """A field value as its JSON type (the server wants numbers as numbers): 0.05, 3 and
+    true as such, anything else as a string."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float | bool) else text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("gate")
@@ -56,7 +66,7 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--comment", default="")
     args = parser.parse_args()
-    fields = dict(item.split("=", 1) for item in args.set)
+    fields = {name: json_value(value) for name, _, value in (i.partition("=") for i in args.set)}
     body = json.dumps({"choice": args.choice, "fields": fields, "comment": args.comment}).encode()
     # the gate's own endpoint: the signature is good for this gate only
     path = f"/api/gates/{quote(args.gate, safe='')}/decision"

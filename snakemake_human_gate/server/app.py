@@ -6,6 +6,8 @@ and the dashboard: ``/`` and ``/static/``.
 """
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -15,8 +17,12 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from ..announce import Announcer
 from ..auth import FailureLimiter, TokenStore
 from ..links import LinkSigner
+from ..news import News
+from ..newsloop import INTERVAL as NEWS_INTERVAL
+from ..newsloop import NewsLoop
 from ..signatures import DEFAULT_WINDOW
 from ..store import GateStore
 from ..storefs import UnsafeFile
@@ -57,11 +63,19 @@ def create_app(
     failure_window: float = DEFAULT_FAILURE_WINDOW,
     signature_window: float = DEFAULT_WINDOW,
     accept_v1_signatures: bool = False,
+    news: bool = False,
+    news_interval: float = NEWS_INTERVAL,
 ) -> FastAPI:
     """The server over the gate store at ``store_dir`` (created if missing).
     ``accept_v1_signatures``: signed requests of the old form (not bound to the path)
-    count on ``POST /hooks/decision``, while senders move to ``v2``."""
+    count on ``POST /hooks/decision``, while senders move to ``v2``. It announces the
+    decisions it makes; with ``news``, it also sends what falls due of any gate of the
+    store (reminders, escalations, decisions made elsewhere: ``newsloop``)."""
     store = GateStore(Path(store_dir))
+    # $SNAKEMAKE_GATE_NOTIFY, links to this server
+    announcer = Announcer(store, url=public_url)
+    tidings = News(store, announcer)
+    loop = NewsLoop(tidings, news_interval) if news else None
     guard = Guard(
         store,
         TokenStore(store.root, store.share),
@@ -70,10 +84,22 @@ def create_app(
         signature_window,
         accept_v1_signatures,
     )
-    gates = Gates(store, guard, public_url)
-    links = LinkPages(store, guard, LinkSigner(store.root, store.share), public_url)
+    gates = Gates(store, guard, tidings, public_url)
+    links = LinkPages(store, guard, LinkSigner(store.root, store.share), tidings, public_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if loop is not None:
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                loop.stop()
+            announcer.close(timeout=5)
 
     app = FastAPI(
+        lifespan=lifespan,
         title="snakemake-gate",
         version=_version(),
         description="Human gates of Snakemake workflows: list, inspect and decide them.",

@@ -78,14 +78,15 @@ class DealtServer(uvicorn.Server):
 
 
 def serve_dealt(
-    listener: socket.socket, workers: int, make_config: Callable[[], uvicorn.Config]
+    listener: socket.socket, workers: int, make_config: Callable[[int], uvicorn.Config]
 ) -> None:
-    """Fork ``workers`` processes and deal them the connections ``listener`` accepts,
+    """Fork ``workers`` processes (each makes its config with its index) and deal them the
+    connections ``listener`` accepts,
     until SIGTERM or SIGINT (passed on to them; KeyboardInterrupt after the latter), or
     GateError when every worker has exited."""
     channels: list[socket.socket] = []
     children = []
-    for _ in range(workers):
+    for index in range(workers):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:  # a worker: its own app and event loop; only its channel open
@@ -95,7 +96,7 @@ def serve_dealt(
                 os.setpgid(0, 0)
                 for sock in (listener, ours, *channels):
                     sock.close()
-                DealtServer(make_config(), theirs).run()
+                DealtServer(make_config(index), theirs).run()
             finally:
                 os._exit(0)
         theirs.close()

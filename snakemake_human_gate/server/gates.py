@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GateError, InvalidInput, UnknownGate
+from ..errors import BadRecord, GateError, InvalidInput, UnknownGate
+from ..groups import Groups
+from ..news import News
 from ..record import GateRecord, check_gate_id, timestamp
 from ..store import GateStore
 from ..storefs import UnsafeFile, open_regular
-from .payload import MalformedRequest, check_decision, parse_body, parse_named_body
+from .payload import MalformedRequest, parse_body, parse_named_body
 from .security import ArtifactChanged, Caller, Guard, Refused
 from .views import gate_view, inline, media_type
 
@@ -36,29 +38,38 @@ class Artifact:
 
 
 class Gates:
-    def __init__(self, store: GateStore, guard: Guard, public_url: str | None = None) -> None:
+    def __init__(
+        self, store: GateStore, guard: Guard, news: News, public_url: str | None = None
+    ) -> None:
         self.store = store
         self.guard = guard
+        self.news = news  # announces the decisions made here
         self.public_url = public_url
 
     def view(self, record: GateRecord, caller: Caller) -> dict[str, Any]:
-        return gate_view(record, caller.user, self.public_url)
+        return gate_view(record, caller.user, self.public_url, members=self.groups().members)
 
-    def record(self, caller: Caller, gid: str) -> GateRecord:
-        """The gate as it stands (timeouts applied); Refused 404 for a bad or unknown id."""
+    def groups(self) -> Groups:
+        """Approver groups, read anew for each answer (a change applies at once)."""
+        return Groups(self.store.tree)
+
+    def check_id(self, caller: Caller, gid: str) -> str:
+        """``gid`` if it can be a gate id; else Refused 404 (audited), nothing read."""
         try:
-            check_gate_id(gid)
+            return check_gate_id(gid)
         except InvalidInput:
             error = UnknownGate(f"no gate {gid[:200]!r}: not a gate id")
             raise self.guard.refuse(error, caller, None, requested=gid[:200]) from None
+
+    def record(self, caller: Caller, gid: str) -> GateRecord:
+        """The gate as it stands (timeouts applied); Refused 404 for a bad or unknown id."""
+        self.check_id(caller, gid)
         try:
             return self.store.current(gid)
         except UnknownGate as e:
             raise self.guard.refuse(e, caller, gid) from None
-        except InvalidInput as e:  # the file is not a gate record: the server's problem
-            logger.error("%s", e)  # the file's path: for the server's log, not for clients
-            detail = f"gate {gid} cannot be read: see the server's log and 'snakemake-gate list'"
-            raise Refused(500, "bad-record", detail) from None
+        except BadRecord as e:
+            raise bad_record(gid, e) from None
 
     def list(self, caller: Caller, status: str) -> dict[str, Any]:
         records, _ = self.store.scan_current()
@@ -78,7 +89,10 @@ class Gates:
                 r for r in decided if r.decision and timestamp(r.decision.at, 0.0) >= now - RECENT
             ]
             chosen = pending + recent
-        return {"gates": [gate_view(r, caller.user, self.public_url, now) for r in chosen]}
+        members = self.groups().members
+        return {
+            "gates": [gate_view(r, caller.user, self.public_url, now, members) for r in chosen]
+        }
 
     def detail(self, caller: Caller, gid: str) -> dict[str, Any]:
         record = self.record(caller, gid)
@@ -125,9 +139,9 @@ class Gates:
         return Artifact(data, media_type(item["path"]), path.name, digest, inline(item["path"]))
 
     def decide(self, caller: Caller, gid: str, raw: bytes) -> dict[str, Any]:
-        record = self.record(caller, gid)
+        self.check_id(caller, gid)
         try:
-            request = check_decision(parse_body(raw), record.spec)
+            request = parse_body(raw)
         except (MalformedRequest, InvalidInput) as e:
             raise self.guard.refuse(e, caller, gid) from None
         return self._decide(caller, gid, request.choice, request.fields, request.comment)
@@ -138,20 +152,30 @@ class Gates:
             gid, request = parse_named_body(raw)
         except (MalformedRequest, InvalidInput) as e:
             raise self.guard.refuse(e, caller) from None
-        record = self.record(caller, gid)
-        try:
-            request = check_decision(request, record.spec)
-        except InvalidInput as e:
-            raise self.guard.refuse(e, caller, record.id) from None
-        return self._decide(caller, record.id, request.choice, request.fields, request.comment)
+        self.check_id(caller, gid)
+        return self._decide(caller, gid, request.choice, request.fields, request.comment)
 
     def _decide(
         self, caller: Caller, gid: str, choice: str, values: dict[str, Any], comment: str
     ) -> dict[str, Any]:
+        """The gate is read and the answer checked once: by the store, under its lock."""
         try:
             record = self.store.decide(
-                gid, choice, values, comment=comment, actor=caller.user, via=caller.via
+                gid, choice, values, comment=comment, actor=caller.user, via=caller.via, strict=True
             )
+        except BadRecord as e:
+            raise bad_record(gid, e) from None
+        except UnsafeFile:  # a FIFO or a link in the store: the server's problem (500)
+            raise
         except GateError as e:  # the store audited it
             raise self.guard.refuse(e, caller, gid, audited=True) from None
+        if record.decision is not None:
+            record = self.news.send_safely(record)  # this server announces what it decides
         return self.view(record, caller)
+
+
+def bad_record(gid: str, error: BadRecord) -> Refused:
+    """A gate file that is not a gate record: the server's problem (500), logged here."""
+    logger.error("%s", error)  # the file's path: for the server's log, not for clients
+    detail = f"gate {gid} cannot be read: see the server's log and 'snakemake-gate list'"
+    return Refused(500, "bad-record", detail)

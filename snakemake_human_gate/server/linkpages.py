@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from ..auth import AuthError
 from ..errors import GateError, InvalidInput, UnknownGate
 from ..links import LinkClaim, LinkSigner
+from ..news import News
 from ..record import Decision, GateRecord, iso
 from ..store import GateStore
 from .pages import Page
 from .security import UNKNOWN_ACTOR, Caller, Guard, Refused, classify
 from .urls import page_url
 
-GONE = {"expired-link", "used-link"}  # 410; any other bad link is 403
+GONE = {"expired-link", "used-link", "stale-link"}  # 410; any other bad link is 403
 _MESSAGES = {
     "expired-link": "This link has expired.",
     "used-link": "This link has been used already: each link works once.",
+    "stale-link": "This gate was asked again since this link was sent (reopened, or its "
+    "question changed): use the link of the newest message, or the dashboard.",
 }
 
 
@@ -39,6 +42,7 @@ class LinkPages:
     store: GateStore
     guard: Guard
     signer: LinkSigner
+    news: News
     public_url: str | None = None
 
     def show(self, token: str, client: str) -> Page:
@@ -83,6 +87,8 @@ class LinkPages:
         except GateError as e:  # audited by the store
             status, _, _ = classify(e)
             return Page(status, "Not recorded", (str(e),), dashboard=self._dashboard(record.id))
+        if record.decision is not None:
+            record = self.news.send_safely(record)  # this server announces what it decides
         if record.decision is None:
             agreeing = sum(1 for v in record.votes if v.choice == claim.action)
             title = f"Vote recorded: {claim.action}"
@@ -105,12 +111,20 @@ class LinkPages:
         except AuthError as e:
             raise _Answer(self._bad_link(e, client, None)) from None
         try:
-            return claim, self.store.current(claim.gate)
+            record = self.store.current(claim.gate)
         except (UnknownGate, InvalidInput) as e:
             caller = Caller(claim.user, f"link@{client}", client)
             self.guard.audit(UnknownGate(str(e)), caller, claim.gate)
             page = Page(404, "No such gate", (f"Gate {claim.gate} no longer exists.",))
             raise _Answer(page) from None
+        if claim.asked is not None and claim.asked != record.created:
+            error = AuthError(
+                f"this link was made for an earlier asking of gate {record.id} (it was "
+                "reopened or redefined since)",
+                "stale-link",
+            )
+            raise _Answer(self._bad_link(error, client, record.id))
+        return claim, record
 
     def _bad_link(self, error: AuthError, client: str, gate: str | None) -> Page:
         self.guard.limiter.record_failure(client, time.time())

@@ -7,10 +7,13 @@ Python's) refuses strings that are not Unicode: a lone surrogate escape such as
 - :class:`MalformedRequest` (HTTP 400): the bytes are not a decision request at all
   (not UTF-8 JSON, not an object, a member missing or of the wrong type, an unknown
   member, too deeply nested);
-- :class:`~snakemake_human_gate.errors.InvalidInput` (HTTP 422): a well-formed request
-  the gate refuses (a string that is not Unicode text, a choice it does not offer, a
-  field it does not have, a value of the wrong type, out of bounds or not finite); the
-  message names the field.
+- :class:`~snakemake_human_gate.errors.InvalidInput` (HTTP 422): a string that is not
+  Unicode text, a field value that is not a JSON scalar or not finite.
+
+What the gate itself refuses (a choice it does not offer, a field it does not have, a
+value of the wrong JSON type or out of bounds: 422) is checked once, by the store, under
+the gate's lock (``GateStore.decide`` with ``strict``): the gate read there is the one
+the decision is made on.
 """
 
 import json
@@ -21,7 +24,6 @@ from typing import Any
 from pydantic_core import from_json
 
 from ..errors import GateError, InvalidInput
-from ..spec import GateSpec
 from ..text import is_unicode
 
 MAX_TEXT = 10_000  # characters of a comment
@@ -133,13 +135,3 @@ def _check_value(name: str, value: Any) -> None:
         raise InvalidInput(f"field '{shown}': {str(value)[:20]}... is out of range")
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(f"field '{shown}': {value} is not a finite number")
-
-
-def check_decision(request: DecisionRequest, spec: GateSpec) -> DecisionRequest:
-    """The request with its field values typed by the gate; InvalidInput naming the field."""
-    try:
-        typed = spec.validate_values(request.choice, request.fields)
-    except (TypeError, OverflowError) as e:  # a value the spec's bounds cannot compare
-        raise InvalidInput(f"a field value does not fit the gate's fields: {e}") from None
-    return DecisionRequest(request.choice, typed, request.comment)
-

@@ -40,9 +40,10 @@ class AppOptions:
     failure_window: float = DEFAULT_FAILURE_WINDOW
     accept_v1_signatures: bool = False
 
-    def create(self) -> FastAPI:
+    def create(self, news: bool = True) -> FastAPI:
+        """The app; ``news``: this process sends the store's news (one process does)."""
         options = asdict(self)
-        return create_app(options.pop("store_dir"), **options)
+        return create_app(options.pop("store_dir"), news=news, **options)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     """Serve until interrupted; ``announce`` gets the address (and any warnings)."""
     for warning in check(options):
         announce(f"warning: {warning}")
-    app = options.app.create()  # in this process first: a bad store fails here, once
+    app = options.app.create(news=options.workers == 1)  # here first: a bad store fails once
     sock = bind(options.host, options.port)
     host = f"[{options.host}]" if ":" in options.host else options.host
     workers = f" with {options.workers} worker processes" if options.workers > 1 else ""
@@ -163,8 +164,10 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     )
     if options.workers == 1:
         uvicorn.Server(_config(options, app)).run(sockets=[sock])
-    else:  # each worker makes its own app
-        serve_dealt(sock, options.workers, lambda: _config(options, options.app.create()))
+    else:  # each worker makes its own app; the first sends the store's news
+        serve_dealt(
+            sock, options.workers, lambda index: _config(options, options.app.create(index == 0))
+        )
 
 
 def _config(options: ServeOptions, app: FastAPI) -> uvicorn.Config:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..deciders import Members, may_decide
 from ..record import GateRecord, iso
 from .urls import artifact_path, base
 
@@ -90,14 +91,8 @@ def fields(record: GateRecord) -> list[dict[str, Any]]:
     ]
 
 
-def may_decide(record: GateRecord, user: str) -> bool:
-    """Whether ``user`` may answer the gate now (the store has the final word)."""
-    spec = record.spec
-    return (
-        record.decision is None
-        and (spec.approvers is None or user in spec.approvers)
-        and (spec.allow_self_approval or user != record.requested_by)
-    )
+def no_groups(name: str) -> frozenset[str]:
+    return frozenset()
 
 
 def gate_view(
@@ -105,9 +100,12 @@ def gate_view(
     user: str,
     public_url: str | None = None,
     now: float | None = None,
+    members: Members = no_groups,
 ) -> dict[str, Any]:
-    """The GateView of the REST API (see ``schemas.GateView``), as ``user`` sees it."""
-    summary = record.summary(time.time() if now is None else now)
+    """The GateView of the REST API (see ``schemas.GateView``), as ``user`` sees it;
+    ``members`` resolves the @groups among its approvers."""
+    now = time.time() if now is None else now
+    summary = record.summary(now)
     spec = record.spec
     return {
         "id": record.id,
@@ -138,5 +136,5 @@ def gate_view(
             for v in record.votes
         ],
         "decision": record.decision.to_json() if record.decision else None,
-        "may_decide": may_decide(record, user),
+        "may_decide": may_decide(record, user, members, now),
     }

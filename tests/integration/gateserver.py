@@ -67,6 +67,7 @@ def server_process(
 
     Its output goes to a file next to the store (a pipe nobody reads would stall it).
     """
+    GateStore(store_dir)  # serve refuses a directory that holds no store
     log = store_dir.parent / f"serve-{time.monotonic_ns()}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(

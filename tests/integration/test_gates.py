@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from snakemake_executor_hybrid.gates import EXIT_WAITING
 from tests.conftest import copy_workflow, snakemake, start, wait_until
 from tests.integration.gatehelp import (
     audit,
@@ -107,8 +108,8 @@ def test_self_approval_and_non_approvers_are_refused_and_audited(tmp_path):
     (gate,) = wait_pending(store, 1, proc)
     refused = gate_cli(store, "approve", gate["id"])
     assert refused.returncode == 4 and "does not allow self-approval" in refused.stderr
-    out = finish(proc)  # only the gate is left: exits cleanly, saying who must decide
-    assert proc.returncode == 0, out
+    out = finish(proc)  # only the gate is left: stops, saying who must decide
+    assert proc.returncode == EXIT_WAITING, out
     assert "Every remaining job waits on a human (1 gate(s))" in out
     assert gate["id"] in out and "Launch the full training run?" in out
 
@@ -183,8 +184,10 @@ def test_kill_9_then_resume_without_asking_again(tmp_path):
     run = snakemake(
         wd, "--executor", "hybrid", "--jobs", "4", "--hybrid-exit-when-waiting", timeout=300
     )
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == EXIT_WAITING, run.stderr
     assert "Every remaining job waits on a human (10 gate(s))" in run.stderr
+    waiting = {g["wildcards"]["i"] for g in gates} - {g["wildcards"]["i"] for g in decided}
+    assert all(f" [i={i}]: " in run.stderr for i in waiting)  # which deploy is which
     done = {g["wildcards"]["i"] for g in decided}
     for i in range(20):
         assert (wd / f"results/after_{i}.txt").exists() == (str(i) in done)
@@ -305,3 +308,51 @@ def test_bad_gate_setups_stop_the_run_at_start(tmp_path):
     (wd / "config.json").write_text(json.dumps({"gate": {"quorum": 0}}))
     bad = snakemake(wd, *hybrid("--jobs", "2"), timeout=60)
     assert bad.returncode == 1 and "quorum must be at least 1" in bad.stderr
+
+
+def test_stopping_for_gates_exits_75_after_snakemake_has_ended_its_run(tmp_path):
+    """The status is set after Snakemake's own end (its shutdown, the lock released, the
+    interpreter's exit handlers run), not by an os._exit that skips them."""
+    wd, store = gated(tmp_path, indep=1, seconds=0)
+    wrapper = (
+        "import atexit, sys; atexit.register(lambda: print('exit handlers ran', flush=True));"
+        "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", wrapper, *hybrid("--jobs", "2", "--hybrid-exit-when-waiting")],
+        cwd=wd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == EXIT_WAITING, run.stderr
+    assert "exit handlers ran" in run.stdout
+    assert "Exit status 75: gates wait" in run.stderr
+    assert not list((wd / ".snakemake" / "locks").glob("*")), "Snakemake's lock was left"
+    assert (wd / "results" / "indep_0.txt").exists()
+    (gate,) = pending(store)
+    assert gate_cli(store, "approve", gate["id"]).returncode == 0
+    again = snakemake(wd, *hybrid("--jobs", "2", "--hybrid-exit-when-waiting"), timeout=180)
+    assert again.returncode == 0, again.stderr  # not locked; nothing waits any more
+
+
+def test_two_working_directories_sharing_a_store_each_get_the_decision(tmp_path):
+    shared = tmp_path / "shared-gates"
+    one, _ = gated(tmp_path / "one", indep=0)
+    two, _ = gated(tmp_path / "two", indep=0)
+    waiting = ("--jobs", "2", "--hybrid-gate-dir", str(shared), "--hybrid-exit-when-waiting")
+    proc = start(one, *hybrid(*waiting[:-1]))
+    (gate,) = wait_pending(shared, 1, proc)
+    second = snakemake(two, *hybrid(*waiting), timeout=180)
+    assert second.returncode == EXIT_WAITING, second.stderr
+    assert gate["id"] in second.stderr  # the same gate: asked once
+    shown = gate_cli(shared, "show", gate["id"])
+    for wd in (one, two):
+        assert f"output    {wd / 'gates' / 'review.json'}" in shown.stdout
+    assert gate_cli(shared, "approve", gate["id"], "--set", "lr=0.3").returncode == 0
+    assert finish(proc) and proc.returncode == 0
+    again = snakemake(two, *hybrid(*waiting), timeout=180)
+    assert again.returncode == 0, again.stderr
+    for wd in (one, two):
+        assert lines(wd / "results/after_review.txt") == ["trained", "lr=0.3", "by=root"]
+    assert [e["event"] for e in audit(shared)] == ["asked", "decided"]

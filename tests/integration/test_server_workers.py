@@ -162,9 +162,10 @@ def test_the_workers_do_not_outlive_the_server_process(two_workers):
 def test_a_signal_to_the_process_group_stops_the_workers_gracefully(tmp_path, signum, status):
     """Ctrl-C in a terminal (SIGINT), or a service manager stopping the unit (SIGTERM)."""
     log = tmp_path / "serve.log"
+    store = GateStore(tmp_path / "gates").root
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [*GATE_CLI, "--dir", str(tmp_path / "gates"), "serve", "--port", "0", "--workers", "2"],
+            [*GATE_CLI, "--dir", str(store), "serve", "--port", "0", "--workers", "2"],
             stdout=out,
             stderr=out,
             start_new_session=True,  # its own process group, as a shell gives a command

@@ -96,7 +96,7 @@ def test_timeout_applies_on_timeout_by_timeout(store, artifact):
 def test_reset_asks_again(store, artifact):
     record, _ = ask(store, artifact)
     store.decide(record.id, "approve", {"lr": 1}, actor="alice")
-    store.reset(record.id, actor="alice")
+    store.archive(record.id, "reopened", actor="alice")
     with pytest.raises(UnknownGate):
         store.get(record.id)
     again, new = ask(store, artifact)

@@ -244,6 +244,7 @@ def test_generic_payload_of_a_pending_gate():
         ],
         "decision": None,
         "links": LINKS,
+        "late": False,
     }
     assert generic_payload("pending", record(), None)["links"] == {}
 

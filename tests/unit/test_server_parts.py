@@ -7,7 +7,9 @@ import pytest
 
 from snakemake_human_gate import gate
 from snakemake_human_gate.auth import AuthError, FailureLimiter, TokenStore, TooManyFailures
+from snakemake_human_gate.deciders import may_decide
 from snakemake_human_gate.errors import Conflict, InvalidInput, NotPermitted, UnknownGate
+from snakemake_human_gate.server import views
 from snakemake_human_gate.server.pages import Page, render
 from snakemake_human_gate.server.payload import MalformedRequest
 from snakemake_human_gate.server.security import (
@@ -20,7 +22,7 @@ from snakemake_human_gate.server.security import (
     known_id,
 )
 from snakemake_human_gate.server.urls import artifact_path, link_url, page_url
-from snakemake_human_gate.server.views import artifact_kind, gate_view, may_decide, media_type
+from snakemake_human_gate.server.views import artifact_kind, gate_view, media_type
 from snakemake_human_gate.signatures import Target
 from snakemake_human_gate.webhooks import WebhookSecrets
 
@@ -95,11 +97,13 @@ def test_may_decide_follows_approvers_self_approval_and_status(store, tmp_path):
         rule="r", wildcards={}, inputs=[tmp_path / "m.json"], output=tmp_path / "o", spec=spec,
         requested_by="runner",
     )  # fmt: skip
-    assert [may_decide(record, u) for u in ("alice", "runner", "eve")] == [True, False, False]
+    alone = views.no_groups
+    answers = [may_decide(record, u, alone) for u in ("alice", "runner", "eve")]
+    assert answers == [True, False, False]
     view = gate_view(record, "alice", "https://g.example.org")
     assert view["artifacts"][0]["url"].startswith("https://g.example.org/api/gates/r-")
     decided = store.decide(record.id, "approve", actor="alice")
-    assert not may_decide(decided, "alice")
+    assert not may_decide(decided, "alice", alone)
 
 
 ME = Target("GET", "/api/me")

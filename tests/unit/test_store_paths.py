@@ -126,7 +126,7 @@ def test_a_linked_directory_is_refused_for_reads_writes_and_moves(
     before = sorted(p.name for p in elsewhere.iterdir())
     plant(store.root / directory, elsewhere)
     with pytest.raises(UnsafeFile, match=LINK):
-        store.reset(record.id, actor="alice")  # reads gates/, locks it, moves to archive/
+        store.archive(record.id, "reopened", actor="alice")  # reads gates/, locks, archives
     if directory != "archive":
         with pytest.raises(UnsafeFile, match=LINK):
             store.decide(record.id, "approve", actor="alice")
@@ -177,7 +177,7 @@ def test_a_fifo_in_place_of_answers_never_blocks(store, artifact):
     for action in (
         lambda: store.get(record.id),
         lambda: store.decide(record.id, "approve", actor="alice"),
-        lambda: store.reset(record.id, actor="alice"),
+        lambda: store.archive(record.id, "reopened", actor="alice"),
     ):
         error = within(5, action)
         assert isinstance(error, UnsafeFile) and "is a FIFO, not a regular file" in str(error)
