@@ -247,10 +247,13 @@ def test_page_is_labelled_keyboard_usable_and_explains_refusals(tmp_path, page):
         page.goto(url)
         page.get_by_label("Access token").fill("sgt_not-a-token")
         page.keyboard.press("Enter")
-        expect(page.get_by_role("alert").first).to_contain_text("Token refused (401)")
+        alert = page.get_by_role("alert").first
+        expect(alert).to_contain_text("Token refused (401): this access token was not accepted")
+        expect(alert).not_to_contain_text("Authorization")  # written for people, not programs
 
-        # a notification's link opens the gate once signed in
+        # a notification's link opens the gate once signed in; the form forgets the token
         sign_in(page, f"{url}/?gate={gid}", token)
+        expect(page.get_by_label("Access token")).to_have_value("")
         expect(page.get_by_role("heading", level=2, name="Ship <it>?")).to_be_visible()
         expect(page.locator("#artifacts pre").first).to_contain_text('"note": "<b>not markup</b>"')
         expect(page.locator("#artifacts table.csv")).to_contain_text("x, quoted")
@@ -309,6 +312,7 @@ def test_page_is_labelled_keyboard_usable_and_explains_refusals(tmp_path, page):
         )
         page.unroute("**/api/gates?status=all")
         expect(page.locator("#outcome")).to_contain_text("Decided: approve")
+        expect(page.locator("#outcome")).not_to_contain_text("null")  # decided without comment
         expect(page.locator("#form-slot")).to_be_empty()
         expect(page.locator("#answer-error")).to_contain_text("Conflict (409)")
 

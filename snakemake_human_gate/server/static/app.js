@@ -5,6 +5,9 @@
 
 const POLL_MS = 4000; // how often the page asks for news
 const TOKEN_KEY = "snakemake-gate.token"; // in sessionStorage: this tab only
+const TOKEN_REFUSED =
+  "this access token was not accepted: it may be mistyped, expired or revoked. " +
+  "Sign in with a token from 'snakemake-gate token create', or ask whoever runs the server.";
 const RECENT = 20; // decided gates listed
 const PREVIEW_BYTES = 1_000_000; // larger JSON/CSV/text artifacts are downloads only
 const IMAGE_BYTES = 20_000_000; // larger images are downloads only
@@ -138,9 +141,13 @@ async function api(path, options = {}) {
   }
   const wait = response.headers.get("Retry-After");
   if (response.status === 429 && wait) detail += ` (try again in ${wait} s)`;
-  const error = new ApiError(response.status, detail);
-  if (response.status === 401) signOut(error);
-  throw error;
+  if (response.status === 401) {
+    // the server's detail is for programs (which header to send); people need this
+    const error = new ApiError(401, TOKEN_REFUSED);
+    signOut(error);
+    throw error;
+  }
+  throw new ApiError(response.status, detail);
 }
 
 const getJSON = async (path) => (await api(path)).json();
@@ -152,6 +159,7 @@ async function signIn(token) {
   state.token = token;
   const me = await getJSON("api/me");
   sessionStorage.setItem(TOKEN_KEY, token);
+  $("token").value = ""; // kept in the tab's storage only, not in the form
   state.user = me.user;
   $("user").textContent = me.user;
   $("who").hidden = false;
@@ -392,7 +400,7 @@ function renderAnswer(view) {
         ` by ${d.by.join(", ")} at `,
         when(d.at),
       ),
-      d.comment ? h("blockquote", {}, d.comment) : null,
+      ...(d.comment ? [h("blockquote", {}, d.comment)] : []), // (replaceChildren shows null)
     );
     return;
   }
