@@ -32,6 +32,13 @@ def test_docs_have_tested_examples():
     assert QUOTED and RUN
 
 
+def test_readme_installs_what_its_commands_need():
+    """A new user following the README gets `serve` (FastAPI) and signing with it."""
+    readme = (REPO / "README.md").read_text()
+    assert "$ snakemake-gate serve" in readme
+    assert "pip install '.[server" in readme.split("$ snakemake-gate serve")[0]
+
+
 @pytest.mark.parametrize(("doc", "match"), QUOTED, ids=lambda v: getattr(v, "name", ""))
 def test_quoted_file_matches_the_repository(doc, match):
     first, _, quoted = match["body"].partition("\n")
