@@ -41,10 +41,10 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path):
     store = GateStore(tmp_path / "gates")
     artifact = tmp_path / "a.txt"
     artifact.write_text("x")
-    for i in range(300):  # more than a pipe's buffer of audit lines
+    for i in range(300):  # as --json, several times a pipe's buffer
         wildcards = {"i": str(i)}
         store.ask(rule="r", wildcards=wildcards, inputs=[artifact], output="o", spec=gate("Q?"))
-    argv = " ".join([*GATE_CLI, "--dir", str(store.root), "audit"])
+    argv = " ".join([*GATE_CLI, "--dir", str(store.root), "audit", "--json"])
     run = subprocess.run(
         ["bash", "-c", f"{argv} | head -1; echo status ${{PIPESTATUS[0]}}"],
         capture_output=True,
@@ -52,4 +52,4 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path):
         timeout=60,
     )
     assert "Traceback" not in run.stderr and "BrokenPipeError" not in run.stderr, run.stderr
-    assert run.stdout.count("asked") == 1 and "status 141" in run.stdout  # as `git log | head`
+    assert run.stdout.startswith("[\n") and "status 141" in run.stdout  # as `git log | head`
