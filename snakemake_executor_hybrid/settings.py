@@ -124,7 +124,7 @@ class ExecutorSettings(ExecutorSettingsBase):
     )
     exit_when_waiting: bool = setting(
         False,
-        "Exit (status 0, with a summary of who must decide what) as soon as "
+        "Stop (exit status 75, with a summary of who must decide what) as soon as "
         "every remaining job waits on a human, instead of waiting for the decisions. "
         "Rerun Snakemake later: decided gates are not asked again.",
     )

@@ -131,6 +131,14 @@ def test_timeout_decides_by_timeout_with_field_defaults(tmp_path):
     assert [e["event"] for e in audit(store)] == ["asked", "timeout"]
     assert pending(store, all_gates=True)[0]["status"] == "expired"
 
+    # the Snakefile's definition changes afterwards: the decision stands, the run says so
+    (wd / "config.json").write_text(json.dumps({"indep": 0, "gate": {"approvers": ["bob"]}}))
+    again = snakemake(wd, *hybrid("--jobs", "2"), timeout=120)
+    assert again.returncode == 0, again.stderr
+    changed = "(changed: timeout, on_timeout, approvers)"
+    assert f"decided under an earlier definition {changed}" in again.stderr
+    assert "its decision stands. To ask again: snakemake-gate" in again.stderr
+
 
 def test_100_concurrent_deciders_one_decision(tmp_path):
     from snakemake_human_gate import gate
