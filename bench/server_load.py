@@ -211,7 +211,9 @@ def verify(store: GateStore, ids: list[str], answers: list[tuple[str, str, int]]
 
 def profile_store_path(root: Path, gates: int, out: str) -> float:
     """Seconds per decision of authentication + decision without HTTP; profile to ``out``."""
+    from snakemake_human_gate.announce import Announcer
     from snakemake_human_gate.auth import FailureLimiter
+    from snakemake_human_gate.news import News
     from snakemake_human_gate.server.gates import Gates
     from snakemake_human_gate.server.security import Guard
     from snakemake_human_gate.signatures import Target
@@ -224,7 +226,7 @@ def profile_store_path(root: Path, gates: int, out: str) -> float:
         WebhookSecrets(store.root, store.share),
         FailureLimiter(10, 60),
     )
-    decide = Gates(store, guard).decide
+    decide = Gates(store, guard, News(store, Announcer(store))).decide
     headers, body = {"Authorization": f"Bearer {token}"}, b'{"choice": "approve"}'
     profiler = cProfile.Profile()
     start = time.perf_counter()
