@@ -64,7 +64,9 @@ def force_marked(workflow: Any, store: GateStore, jobs: Iterable[Any], logger: A
 
 
 def report_redefined(store: GateStore, jobs: Iterable[Any], logger: Any) -> None:
-    """Warn about decisions the run uses that were made under an earlier definition."""
+    """Warn (once per rule) about decisions the run uses that were made under an earlier
+    definition than the Snakefile's."""
+    found: dict[str, list[tuple[str, list[str]]]] = {}
     for job in jobs:
         output = Path(job.output[0])
         decision = _decision(output) if output.exists() else None
@@ -77,11 +79,15 @@ def report_redefined(store: GateStore, jobs: Iterable[Any], logger: Any) -> None
             continue
         changed = record.spec.changes(spec)
         if changed and record.decision is not None:
-            logger.warning(
-                f"gate {record.id} ({job.output[0]}) was decided under an earlier definition "
-                f"(changed: {', '.join(changed)}); its decision stands. To ask again: "
-                f"snakemake-gate --dir {store.root} reopen {record.id}"
-            )
+            found.setdefault(job.rule.name, []).append((record.id, changed))
+    for rule, gates in found.items():
+        gid, changed = gates[0]
+        others = f" (and {len(gates) - 1} more gates of rule {rule})" if len(gates) > 1 else ""
+        logger.warning(
+            f"gate {gid}{others} was decided under an earlier definition (changed: "
+            f"{', '.join(changed)}); its decision stands. To ask again: "
+            f"snakemake-gate --dir {store.root} reopen {gid}"
+        )
 
 
 def wildcards(record: GateRecord) -> str:

@@ -180,9 +180,10 @@ class AuditLog:
             if isinstance(entry, dict) and (gate is None or entry.get("gate") == gate):
                 yield entry
 
-    def find_answer(self, answer_id: str) -> int | None:
-        """The sequence number of the entry that records the answer ``answer_id`` (None:
-        there is none): a scan of the log, for the rare answer left unconfirmed."""
+    def find_answer(self, answer_id: str) -> tuple[int, str] | None:
+        """The sequence number and event of the last entry that names the answer
+        ``answer_id`` (None: there is none) — the one that records it, or the one that
+        discarded it: a scan of the log, for the rare answer left unconfirmed."""
         needle = f'"answer":{json.dumps(answer_id)}'.encode()
         found = None
         for line in self.lines():
@@ -190,7 +191,7 @@ class AuditLog:
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     entry = json.loads(line)
                     if entry.get("answer") == answer_id:
-                        found = int(entry["seq"])
+                        found = int(entry["seq"]), str(entry["event"])
         return found
 
     def verify(self) -> Verdict:

@@ -87,9 +87,12 @@ class GateFiles:
         such by ``actor`` (the caller)."""
         record, unconfirmed = self.read(g, gid)
         for line in unconfirmed:
-            seq = self.audit.find_answer(line["id"])
-            if seq is not None:  # its writer died between the entry and the confirmation
-                self._append(g, gid, answers.ack(line["id"], seq))
+            found = self.audit.find_answer(line["id"])
+            if found is not None and found[1] == "discarded":  # a reader died before its line
+                self._append(g, gid, answers.void(line["id"], found[0]))
+                continue
+            if found is not None:  # its writer died between the entry and the confirmation
+                self._append(g, gid, answers.ack(line["id"], found[0]))
                 record.apply(line)
                 continue
             what = answers.describe(line)

@@ -151,3 +151,25 @@ def test_the_cli_warns_of_what_it_discarded(store, gid, monkeypatch, capsys):
     assert main(["--dir", str(store.root), "audit", "--verify"]) == 0
     out = capsys.readouterr().out
     assert "note: entry 2: gate" in out and "audit log intact: 2 entries" in out
+
+
+def test_a_reader_killed_between_a_discard_and_its_line_leaves_it_discarded(
+    store, gid, monkeypatch
+):
+    """The discard's audit entry names the answer too: the next reader must finish the
+    discard (a void line), never take that entry for the answer's own and count it."""
+    die_at(monkeypatch, store.audit, "append", lambda event, *a, **k: event == "decided")
+    with pytest.raises(Killed):
+        store.decide(gid, "approve", actor="alice")
+    monkeypatch.undo()
+    first = GateStore(store.root)
+    die_at(monkeypatch, first.files, "_append", lambda *a, **k: "void" in a[2])
+    with pytest.raises(Killed):
+        first.get(gid)  # the discarded entry written, the void line not
+    monkeypatch.undo()
+    reader = GateStore(store.root)
+    assert reader.get(gid).decision is None  # not shown: it was discarded
+    assert events(reader) == ["asked", "discarded"]  # the discard is not audited twice
+    assert '"void":' in reader.answers_path(gid).read_text()
+    report = verify_store(reader)
+    assert report.ok, report.problems
