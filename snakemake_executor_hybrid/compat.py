@@ -231,6 +231,50 @@ def log_error(message: str, info: Mapping[str, Any]) -> None:
     logger.error(message, extra=dict(info))
 
 
+# -- storage and jobs without a shared file system --------------------------------
+
+
+def spawned_job_args_factory(workflow_view: Any) -> Any:
+    """Snakemake's builder of a spawned job's arguments, over ``workflow_view`` (its
+    storage, deployment and remote-execution settings rather than the run's)."""
+    from snakemake.spawn_jobs import SpawnedJobArgsFactory
+
+    return SpawnedJobArgsFactory(workflow_view)
+
+
+def default_storage_provider(workflow: Any) -> str | None:
+    return workflow.storage_settings.default_storage_provider
+
+
+def upload_sources(workflow: Any) -> None:
+    """Upload the workflow's sources to the default storage (for jobs that deploy them)."""
+    if getattr(workflow, "_source_archive", None) is None:
+        workflow.upload_sources()
+
+
+def storage_outputs(job: Any) -> list[Any]:
+    """A job's output, benchmark and log files that live in storage."""
+    files = [*job.output, *([job.benchmark] if job.benchmark else []), *job.log]
+    return [f for f in files if f.is_storage]
+
+
+def protected_storage_outputs(job: Any) -> list[Any]:
+    """Storage outputs marked protected(): Snakemake write-protects their local copy."""
+    return [f for f in job.output if f.is_storage and f in job.protected_output]
+
+
+async def retrieve_from_storage(f: Any) -> None:
+    await f.retrieve_from_storage()
+
+
+def check_in_storage(files: Iterable[Any], in_storage: bool) -> None:
+    """Make Snakemake's main process treat ``files`` as kept in storage only (True):
+    checked there, not expected locally, not uploaded again; False undoes it, so that
+    a job reading one later retrieves it as usual."""
+    for f in files:
+        f.storage_object.retrieve = not in_storage
+
+
 # -- deployment, shell, local execution ---------------------------------------------
 
 

@@ -30,6 +30,7 @@ from .backends.base import Backend, Outcome
 from .containers.plan import ContainerPlan
 from .gates import GateWaiter, free_gated_rules
 from .settings import ExecutorSettings, delegate_settings
+from .stored import StoredOutputs
 
 
 class Executor(RealExecutor):
@@ -42,6 +43,7 @@ class Executor(RealExecutor):
             self.settings.local_cores or compat.local_cores(self.workflow) or os.cpu_count() or 1
         )
         self._backends: dict[str, Backend] = {}
+        self._stored = StoredOutputs()
         self._plugin_settings: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._formatting = threading.local()  # the job whose command is being formatted
@@ -169,11 +171,12 @@ class Executor(RealExecutor):
         """``--set-resources`` giving container rules their launcher in a spawned Snakemake."""
         return self.spawn_args(None)
 
-    def spawn_args(self, job: JobExecutorInterface | None) -> str:
+    def spawn_args(self, job: JobExecutorInterface | None, containers: bool = True) -> str:
         """``--set-resources`` of the Snakemake spawned for ``job``: container launchers
         and the job's learned requests (which that Snakemake must not evaluate again)."""
+        launchers = self._containers.shell_exec() if containers else {}
         extra: dict[str, dict[str, str | int]] = {
-            rule: dict(res) for rule, res in self._containers.shell_exec().items()
+            rule: dict(res) for rule, res in launchers.items()
         }
         if job is not None:
             for rule, values in self.tracker.spawn_resources(job).items():
@@ -238,6 +241,15 @@ class Executor(RealExecutor):
             by_backend[choice.backend].append(job)
         for name, backend_jobs in by_backend.items():
             self.backend(name).run_jobs(backend_jobs)
+
+    def outputs_stored(self, job: JobExecutorInterface) -> None:
+        self._stored.hold(job)
+
+    def handle_job_success(self, job: JobExecutorInterface) -> None:
+        self._stored.release(job)  # Snakemake has checked them in storage
+
+    def handle_job_error(self, job: JobExecutorInterface) -> None:
+        self._stored.release(job)
 
     def run_job(self, job: JobExecutorInterface) -> None:
         self.run_jobs([job])

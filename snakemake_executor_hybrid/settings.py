@@ -14,6 +14,7 @@ from snakemake_human_gate.fsutil import SHARE_MODES
 
 from . import compat, routing
 from .backends import BACKENDS
+from .backends.aws_batch_api import parse_secrets
 from .containers.runtimes import parse_runtimes, split_args, split_names
 
 
@@ -52,6 +53,28 @@ class ExecutorSettings(ExecutorSettingsBase):
         "Seconds between two status queries (one batched 'sacct' call "
         "for all active SLURM jobs of the run). A finished job is noticed "
         "within about this time.",
+    )
+    cloud_status_interval: float = setting(
+        2.0,
+        "Seconds between two status queries of a cloud backend (one batched call "
+        "for all active jobs of the run, e.g. DescribeJobs with up to 100 ids).",
+    )
+    cloud_unreachable_after: float = setting(
+        60.0,
+        "Seconds a cloud service may fail to answer status queries before its "
+        "active jobs are failed with a message naming the endpoint.",
+    )
+    aws_batch_secrets: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Secrets of AWS Batch jobs, as references: comma-separated NAME=ARN items "
+        "(Secrets Manager or SSM Parameter Store ARNs); the job definition holds the "
+        "reference, AWS Batch puts the value into the job's environment variable NAME.",
+    )
+    aws_batch_execution_role: Optional[str] = setting(  # noqa: UP045
+        None,
+        "ARN of the execution role AWS Batch uses to read --hybrid-aws-batch-secrets "
+        "(and to pull private images). The job's own credentials come from "
+        "--aws-batch-job-role.",
     )
     container_runtime: Optional[str] = setting(  # noqa: UP045
         None,
@@ -133,6 +156,8 @@ class ExecutorSettings(ExecutorSettingsBase):
             raise WorkflowError(f"--hybrid-local-cores must be at least 1, got {self.local_cores}.")
         for flag, value in (
             ("--hybrid-slurm-status-interval", self.slurm_status_interval),
+            ("--hybrid-cloud-status-interval", self.cloud_status_interval),
+            ("--hybrid-cloud-unreachable-after", self.cloud_unreachable_after),
             ("--hybrid-gate-poll-interval", self.gate_poll_interval),
         ):
             if not value > 0:
@@ -140,6 +165,7 @@ class ExecutorSettings(ExecutorSettingsBase):
         parse_runtimes(self.container_runtime, tuple(BACKENDS))
         split_args(self.container_args, "--hybrid-container-args")
         split_names(self.container_env, "--hybrid-container-env")
+        parse_secrets(self.aws_batch_secrets)
         if self.gate_share not in SHARE_MODES:
             raise WorkflowError(
                 f"--hybrid-gate-share: unknown share mode {self.gate_share!r}: use one of "

@@ -59,5 +59,12 @@ BACKENDS: dict[str, BackendSpec] = {
             install_hint="run Snakemake on a SLURM login node with the SLURM "
             "client tools; pip install snakemake-executor-plugin-slurm",
         ),
+        BackendSpec(
+            "aws-batch",
+            "snakemake_executor_hybrid.backends.aws_batch",
+            Capabilities(shared_fs=False, wraps_containers=True, plugin="aws-batch"),
+            requires_module="snakemake_executor_plugin_aws_batch",
+            install_hint="pip install 'snakemake-executor-plugin-hybrid[cloud]'",
+        ),
     )
 }

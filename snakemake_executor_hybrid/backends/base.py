@@ -105,10 +105,15 @@ class Host(Protocol):
     def container_args(self) -> str:
         """Arguments that apply the rules' containers in a spawned Snakemake."""
 
-    def spawn_args(self, job: JobExecutorInterface | None) -> str:
+    def outputs_stored(self, job: JobExecutorInterface) -> None:
+        """Call before reporting the success of a job that ran in a Snakemake of its
+        own: it stored its storage outputs itself (see stored.py)."""
+
+    def spawn_args(self, job: JobExecutorInterface | None, containers: bool = True) -> str:
         """The ``--set-resources`` of a spawned Snakemake running ``job``: the rules'
-        containers and the requests learned() made for the job, so that the spawned
-        Snakemake uses them instead of evaluating learned() again."""
+        container launchers (unless ``containers`` is False: the job runs in its image)
+        and the requests learned() made for the job, so that the spawned Snakemake uses
+        them instead of evaluating learned() again."""
 
     def job_submitted(self, backend: str, job_info: SubmittedJobInfo) -> None:
         """A backend took ``job_info.job`` (journal: external id, submission time)."""
@@ -126,6 +131,7 @@ class SpawnsWithHostArgs:
 
     _host: Host
     _formatting = threading.local()  # the job whose command this thread is formatting
+    spawn_containers = True  # pass the rules' container launchers on
 
     def format_job_exec(self, job: JobExecutorInterface) -> str:
         self._formatting.job = job
@@ -136,7 +142,7 @@ class SpawnsWithHostArgs:
 
     def additional_general_args(self) -> str:
         job = getattr(self._formatting, "job", None)
-        ours = self._host.spawn_args(job)
+        ours = self._host.spawn_args(job, self.spawn_containers)
         return f"{super().additional_general_args()} {ours}".strip()  # type: ignore[misc]
 
 

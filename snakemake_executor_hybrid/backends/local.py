@@ -145,6 +145,7 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
             return
         error = future.exception()
         if error is None:
+            self._host.outputs_stored(job_info.job)  # the group's Snakemake did
             self.report_job_success(job_info)
         else:
             self.report_job_error(job_info, msg=str(error))

@@ -140,6 +140,7 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         requested = requested if isinstance(requested, int) else None
         outcome = so.ended(record, used, text, requested, requeue)
         if outcome.state is JobState.SUCCEEDED:
+            self._host.outputs_stored(job_info.job)  # the job's Snakemake did
             self.report_job_success(attach(job_info, outcome))
             self._remove_log(job_info)
             return

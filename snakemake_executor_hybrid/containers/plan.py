@@ -88,6 +88,8 @@ class ContainerPlan:
         self._env = split_names(settings.container_env, "--hybrid-container-env")
         rules = compat.rules(workflow)
         for rule in rules:
+            if backend_of(rule) not in (None, *self._preferred):
+                continue  # a backend that runs the image itself (cloud)
             if compat.rule_container(rule) and rule.name not in skip:
                 try:
                     spec = self._spec(rule, backend_of(rule))

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,25 @@ class Outcome:
     @property
     def tail(self) -> str:
         return "\n".join(self.output.splitlines()[-60:])
+
+
+def cancel_left_behind() -> None:
+    """Cancel SLURM jobs of a case that ran out of time: its Snakemake was killed, its
+    jobs (e.g. pending for ever for asking more CPUs than the node has) stay queued.
+    Upstream cases run in ``$TMPDIR/snakemake-CASE-XXXX``, which is the jobs' workdir."""
+    prefix = os.path.join(tempfile.gettempdir(), "snakemake-")
+    listed = subprocess.run(
+        ["squeue", "--noheader", "--format=%i %Z", f"--user={os.getuid()}"],
+        capture_output=True,
+        text=True,
+    )
+    ids = [
+        job_id
+        for job_id, _, workdir in (line.partition(" ") for line in listed.stdout.splitlines())
+        if workdir.startswith(prefix)
+    ]
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True)
 
 
 def run_case(mode: str, case: str, timeout: float = TIMEOUT) -> Outcome:
@@ -51,6 +71,8 @@ def run_case(mode: str, case: str, timeout: float = TIMEOUT) -> Outcome:
             except ProcessLookupError:
                 output, _ = process.communicate()
                 break
+        if "slurm" in mode:
+            cancel_left_behind()
         return Outcome(case, mode, "timeout", time.monotonic() - start, output or "")
     status = {0: "passed", 5: "skipped"}.get(process.returncode, "failed")
     return Outcome(case, mode, status, time.monotonic() - start, output)

@@ -41,9 +41,12 @@ def test_quoted_file_matches_the_repository(doc, match):
 
 @pytest.mark.parametrize(("doc", "match"), RUN, ids=lambda v: getattr(v, "name", ""))
 def test_console_commands_run(doc, match, tmp_path, request):
+    extra_env: dict[str, str] = {}
     for fixture in (match["needs"] or "").split(","):  # e.g. (slurm, podman)
         if fixture.strip():
-            request.getfixturevalue(fixture.strip())
+            value = request.getfixturevalue(fixture.strip())
+            if fixture.strip() == "cloud":
+                extra_env.update(value)  # what `scripts/cloud/up --print-env` exports
     if "slurm" in (match["needs"] or ""):
         request.node.add_marker("slurm")  # a failure reports SLURM's queue and node
     wd = tmp_path / "wd"
@@ -58,7 +61,11 @@ def test_console_commands_run(doc, match, tmp_path, request):
                 capture_output=True,
                 text=True,
                 timeout=600,
-                env={"PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)},
+                env={
+                    "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+                    "HOME": str(tmp_path),
+                    **extra_env,
+                },
             )
         except subprocess.TimeoutExpired as e:
             stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else ""

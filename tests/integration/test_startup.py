@@ -24,7 +24,7 @@ def test_unknown_backend_in_rule_stops_the_run_before_any_job(wd):
     assert run.returncode == 1
     err = run.stderr
     assert "Rule 'step': unknown backend 'slrum' (from resource 'executor' of rule 'step')" in err
-    assert "Valid backends: local, slurm." in err
+    assert "Valid backends: aws-batch, local, slurm." in err
     assert not (wd / "steps").exists()
 
 

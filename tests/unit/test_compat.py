@@ -40,9 +40,9 @@ def workflow_with(overrides: dict[str, list[str]]) -> SimpleNamespace:
 
 
 def test_set_resources_keeps_the_users_items_and_ours_win():
-    workflow = workflow_with({"a": ["mem_mb=100", "shell_exec='/bin/bash'"], "b": ["runtime=5"]})
+    workflow = workflow_with({"a": ["mem_mb=100", "shell_exec='/bin/bash'"], "b": ["scratch=5"]})
     items = decoded(compat.set_resources_arg(workflow, {"a": {"shell_exec": "/x/l.sh"}}))
-    assert sorted(items) == ["a:mem_mb=100", "a:shell_exec='/x/l.sh'", "b:runtime=5"]
+    assert sorted(items) == ["a:mem_mb=100", "a:shell_exec='/x/l.sh'", "b:scratch=5"]
 
 
 def test_set_resources_is_empty_without_items():

@@ -31,7 +31,7 @@ def test_unknown_backend_in_route_lists_valid_choices():
     with pytest.raises(WorkflowError) as err:
         routing.parse_routes("train=slrum")
     message = str(err.value)
-    assert "'slrum'" in message and "local, slurm" in message
+    assert "'slrum'" in message and "aws-batch, local, slurm" in message
 
 
 def test_resource_wins_over_routes_and_default():
@@ -55,7 +55,12 @@ def test_check_available_names_rule_value_source_and_choices():
     with pytest.raises(WorkflowError) as err:
         routing.check_available(Choice("kubernetes", "resource 'executor' of rule 'x'"), "x")
     message = str(err.value)
-    for part in ("Rule 'x'", "'kubernetes'", "resource 'executor' of rule 'x'", "local, slurm"):
+    for part in (
+        "Rule 'x'",
+        "'kubernetes'",
+        "resource 'executor' of rule 'x'",
+        "aws-batch, local, slurm",
+    ):
         assert part in message
 
 
