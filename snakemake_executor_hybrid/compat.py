@@ -253,14 +253,17 @@ def upload_sources(workflow: Any) -> None:
 
 
 def storage_outputs(job: Any) -> list[Any]:
-    """A job's output, benchmark and log files that live in storage."""
-    files = [*job.output, *([job.benchmark] if job.benchmark else []), *job.log]
+    """A job's (a group job's members') output, benchmark and log files in storage."""
+    files = []
+    for member in job.jobs if job.is_group() else [job]:
+        files += [*member.output, *([member.benchmark] if member.benchmark else []), *member.log]
     return [f for f in files if f.is_storage]
 
 
 def protected_storage_outputs(job: Any) -> list[Any]:
     """Storage outputs marked protected(): Snakemake write-protects their local copy."""
-    return [f for f in job.output if f.is_storage and f in job.protected_output]
+    members = job.jobs if job.is_group() else [job]
+    return [f for m in members for f in m.output if f.is_storage and f in m.protected_output]
 
 
 async def retrieve_from_storage(f: Any) -> None:

@@ -33,6 +33,16 @@ from .settings import ExecutorSettings, delegate_settings
 from .stored import StoredOutputs
 
 
+def mixed_backends(group: str, choices: set[routing.Choice]) -> None:
+    """Refuse a group whose rules would run on different backends (or chains)."""
+    if len({c.chain for c in choices}) > 1:
+        detail = "; ".join(sorted(f"{c.text} ({c.source})" for c in choices))
+        raise WorkflowError(
+            f"Group job '{group}' mixes backends: {detail}. All rules of a "
+            "group run in one job; route them to the same backend."
+        )
+
+
 class Executor(RealExecutor):
     def __post_init__(self) -> None:
         compat.check()
@@ -89,13 +99,7 @@ class Executor(RealExecutor):
                 "undetermined at dispatch (it depends on input that is missing)."
             )
         choices = {self._choose_one(rule, value) for rule, value in values.items()}
-        backends = {c.chain for c in choices}
-        if len(backends) > 1:
-            detail = "; ".join(sorted(f"{c.text} ({c.source})" for c in choices))
-            raise WorkflowError(
-                f"Group job '{job.name}' mixes backends: {detail}. All rules of a "
-                "group run in one job; route them to the same backend."
-            )
+        mixed_backends(job.name, choices)
         choice = choices.pop()
         routing.check_available(choice, job.name)
         return choice
@@ -137,8 +141,10 @@ class Executor(RealExecutor):
         return None
 
     def _validate_planned_jobs(self) -> None:
-        """Fail at start-up on a bad route or container of any rule this run will execute."""
+        """Fail at start-up on a bad route or container of any rule this run will
+        execute, and on a group whose rules would run on different backends."""
         seen: set[str] = set()
+        groups: dict[str, set[routing.Choice]] = defaultdict(set)
         for job in compat.needrun_jobs(self.workflow):
             if self._is_gate(job):
                 continue
@@ -147,9 +153,15 @@ class Executor(RealExecutor):
                 continue
             seen.add(job.rule.name)
             choice = self._planned_choice(job)
-            if choice is not None:  # else checked at dispatch, once input exists
-                for name in choice.chain:
-                    self.backend(name)
+            if choice is None:
+                continue  # checked at dispatch, once input exists
+            for name in choice.chain:
+                self.backend(name)
+            group = compat.rule_group(job.rule)
+            if group is not None:
+                groups[group].add(choice)
+        for group, choices in groups.items():
+            mixed_backends(group, choices)
 
     def _is_gate(self, job: JobExecutorInterface) -> bool:
         return self._gates is not None and self._gates.owns(job)
@@ -243,7 +255,10 @@ class Executor(RealExecutor):
             self.backend(name).run_jobs(backend_jobs)
 
     def outputs_stored(self, job: JobExecutorInterface) -> None:
-        self._stored.hold(job)
+        try:
+            self._stored.hold(job)
+        except Exception as e:  # noqa: BLE001 - the job's report must go out regardless
+            self.logger.warning(f"hybrid: outputs of job {job.jobid} will be uploaded again: {e}")
 
     def handle_job_success(self, job: JobExecutorInterface) -> None:
         self._stored.release(job)  # Snakemake has checked them in storage

@@ -5,7 +5,7 @@ CLOUD_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$CLOUD_DIR/../.." && pwd)"
 
 # Process bookkeeping (proc_running, pid_alive, since, record_started, started_pid), the API
-# socket check (socket_ok) and stop_service come from the containers scripts; they read the
+# socket check (socket_ok), stop_started and stop_service come from the containers scripts; they read the
 # variables below, which point them at this component's own state, socket and log.
 # shellcheck source=../containers/lib.sh
 source "$REPO/scripts/containers/lib.sh"
@@ -33,25 +33,6 @@ die() { log "ERROR: $*"; exit 1; }
 # moto answers on $ENDPOINT (its own API, not just any HTTP server).
 moto_ok() { curl -sf --max-time 5 -o /dev/null "$ENDPOINT/moto-api/data.json"; }
 
-# stop_started NAME COMM: stop the process `up` recorded as NAME: SIGTERM, wait up to
-# STOP_TIMEOUT seconds, then SIGKILL. Prints its pid; returns 1 if `up` did not start it.
-stop_started() {
-  local name=$1 comm=$2 pid deadline
-  pid="$(started_pid "$name")" || return 1
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + STOP_TIMEOUT))
-  while pid_alive "$pid" "$comm"; do
-    if ((SECONDS >= deadline)); then
-      log "$name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-      break
-    fi
-    sleep 0.1
-  done
-  rm -f "$STATE_DIR/started/$name.pid"
-  echo "$pid"
-}
 
 # Containers that moto on $PORT started for Batch jobs (moto gives each one MOTO_PORT in
 # its environment); moto removes them itself unless it was stopped while they ran.

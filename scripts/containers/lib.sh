@@ -59,22 +59,30 @@ started_pid() {
 
 STOP_TIMEOUT="${HYBRID_CONTAINERS_STOP_TIMEOUT:-30}"
 
-# stop_service: SIGTERM, wait up to STOP_TIMEOUT seconds, then SIGKILL.
-stop_service() {
-  local pid deadline
-  pid="$(started_pid podman-service)" || return 1
+# stop_started NAME COMM: stop the process `up` recorded as NAME: SIGTERM, wait up to
+# STOP_TIMEOUT seconds, then SIGKILL. Prints its pid; returns 1 if `up` did not start it.
+stop_started() {
+  local name=$1 comm=$2 pid deadline
+  pid="$(started_pid "$name")" || return 1
   kill -TERM "$pid" 2>/dev/null || true
   deadline=$((SECONDS + STOP_TIMEOUT))
-  while pid_alive "$pid" podman; do
+  while pid_alive "$pid" "$comm"; do
     if ((SECONDS >= deadline)); then
-      log "podman system service (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
+      log "$name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.5
       break
     fi
     sleep 0.1
   done
-  rm -f "$STATE_DIR/started/podman-service.pid"
+  rm -f "$STATE_DIR/started/$name.pid"
+  echo "$pid"
+}
+
+# stop_service: stop the podman API service `up` started (see stop_started).
+stop_service() {
+  local pid
+  pid="$(stop_started podman-service podman)" || return 1
   # podman leaves the socket file behind when killed; nothing answers on it any more.
   socket_ok || rm -f "$SOCKET_PATH"
   echo "$pid"

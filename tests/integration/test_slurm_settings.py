@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,20 @@ def test_array_jobs_are_tracked_task_by_task(tmp_path):
     assert failed, output
     assert "shard 3 failed" in Path(failed[2]).read_text()
     assert output.count("ended FAILED") == 1
+
+
+def test_shutdown_does_not_wait_out_the_status_interval(tmp_path):
+    # jobs end within seconds, the status check at 15 s sees them; upstream's status
+    # thread would then sleep another interval before Snakemake could exit
+    wd = copy_workflow("slurm_settings", tmp_path)
+    began = time.monotonic()
+    run = snakemake(
+        wd, "--executor", "hybrid", "--jobs", "2", "--hybrid-slurm-status-interval", "15",
+        "--config", "shards=1",
+    )  # fmt: skip
+    elapsed = time.monotonic() - began
+    assert run.returncode == 0, run.stderr
+    assert 15 <= elapsed < 27, elapsed
 
 
 def snakemake_python(wd, script):

@@ -169,3 +169,18 @@ def test_bad_executor_resource_from_input_fails_that_job(tmp_path):
     assert run.returncode == 1
     assert "Rule 'b': unknown backend 'nowhere'" in run.stderr
     assert (tmp_path / "a.txt").exists() and not (tmp_path / "b.txt").exists()
+
+
+def test_a_group_whose_rules_route_to_different_backends_is_refused(tmp_path):
+    # (differing 'executor' resources in one group Snakemake refuses itself; routes
+    # are the hybrid executor's own)
+    (tmp_path / "Snakefile").write_text(
+        "rule b:\n    input: 'a.txt'\n    output: 'b.txt'\n    group: 'g'\n"
+        "    shell: 'cp {input} {output}'\n"
+        "rule a:\n    output: 'a.txt'\n    group: 'g'\n    shell: 'touch {output}'\n"
+    )
+    run = hybrid(tmp_path, "--hybrid-routes", "a=local,b=slurm", "--", "b.txt")
+    assert run.returncode == 1
+    assert "Group job 'g' mixes backends" in run.stdout + run.stderr
+    assert "local (route 'a=local' of --hybrid-routes)" in run.stdout + run.stderr
+    assert not (tmp_path / "a.txt").exists()

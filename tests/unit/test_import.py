@@ -28,9 +28,15 @@ def test_plugin_import_starts_no_process_opens_no_socket_loads_no_backend():
     assert run.returncode == 0, run.stderr
 
 
-def test_common_settings_hand_non_local_rules_to_the_plugin():
-    from snakemake_executor_hybrid.settings import common_settings
+def test_snakemake_finds_the_plugin_and_its_flags():
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
 
-    assert common_settings.non_local_exec
-    assert not common_settings.implies_no_shared_fs
-    assert common_settings.init_seconds_before_status_checks == 0
+    from snakemake_executor_hybrid.settings import ExecutorSettings
+
+    plugin = ExecutorPluginRegistry().get_plugin("hybrid")
+    assert plugin.settings_cls is ExecutorSettings
+    assert plugin.common_settings.non_local_exec  # every non-local rule reaches it
+    flags = {info["cliarg"] for info in plugin.get_settings_info()}
+    expected = {"--hybrid-routes", "--hybrid-default-backend", "--hybrid-cloud-status-interval"}
+    assert expected <= flags
+    assert not any("backend-settings" in flag for flag in flags)  # Python API only

@@ -55,12 +55,8 @@ def test_check_available_names_rule_value_source_and_choices():
     with pytest.raises(WorkflowError) as err:
         routing.check_available(Choice("kubernetes", "resource 'executor' of rule 'x'"), "x")
     message = str(err.value)
-    for part in (
-        "Rule 'x'",
-        "'kubernetes'",
-        "resource 'executor' of rule 'x'",
-        "aws-batch, local, slurm",
-    ):
+    source = "resource 'executor' of rule 'x'"
+    for part in ("Rule 'x'", "'kubernetes'", source, "aws-batch, local, slurm"):
         assert part in message
 
 
@@ -86,16 +82,17 @@ def test_check_available_reports_missing_command(monkeypatch):
         routing.check_available(Choice("ghost2", "x"), "train")
 
 
-def test_local_backend_is_always_available():
-    assert BACKENDS["local"].missing() is None
+def test_every_registered_backend_is_a_module_with_a_create_function():
+    import importlib.util
+    import inspect
 
-
-def test_unmatched_routes_name_the_closest_rules():
-    routes = routing.parse_routes("trian=slurm,eval_*=local,plot=local")
-    warnings = routing.unmatched(routes, ["train", "train_big", "plot"])
-    assert len(warnings) == 2
-    assert "'trian=slurm'" in warnings[0] and "Did you mean 'train'?" in warnings[0]
-    assert "'eval_*=local'" in warnings[1] and "Did you mean" not in warnings[1]
+    for name, spec in BACKENDS.items():
+        assert importlib.util.find_spec(spec.module) is not None, name
+        if spec.missing() is None:  # its Snakemake plugin is installed: import it
+            module = importlib.import_module(spec.module)
+            assert list(inspect.signature(module.create).parameters) == ["host"], name
+        if spec.capabilities.wraps_containers:  # it runs images itself
+            assert not spec.capabilities.container_runtimes, name
 
 
 # -- failover chains ----------------------------------------------------------------
