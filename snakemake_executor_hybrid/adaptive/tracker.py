@@ -118,7 +118,7 @@ class Tracker:
         usage = outcome.usage
         record = Record(
             run_id=self.run_id,
-            rule=f"group:{job.name}" if job.is_group() else compat.job_rule_name(job),
+            rule=f"group:{job.groupid}" if job.is_group() else compat.job_rule_name(job),
             wildcards={} if job.is_group() else compat.job_wildcards(job),
             backend=backend,
             attempt=int(job.attempt),

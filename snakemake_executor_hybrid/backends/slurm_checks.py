@@ -16,6 +16,7 @@ from . import slurm_outcome as so
 from . import slurm_status as st
 
 RECHECK_PENDING_SECONDS = 60.0
+USAGE_ATTEMPTS = 3  # failed usage queries in a row after which a run stops asking
 
 Run = Callable[[list[str]], Awaitable[tuple[int, str, str]]]
 
@@ -40,23 +41,26 @@ class Checks:
         self._logger = logger
         self._partitions: dict[str, so.PartitionLimits | None] = {}
         self._pending_checked: dict[str, float] = {}
-        self._usage_failed = False
+        self._usage_failures = 0
 
     async def usage(self, job_ids: list[str]) -> dict[str, so.JobUsage]:
         """Elapsed, TotalCPU and MaxRSS of jobs that ended (one sacct call per chunk);
-        empty, after one warning, where sacct does not work."""
+        empty where sacct fails (said once; after USAGE_ATTEMPTS failures in a row,
+        e.g. without accounting, it is not asked again in this run)."""
         found: dict[str, so.JobUsage] = {}
-        if self._usage_failed:
+        if self._usage_failures >= USAGE_ATTEMPTS:
             return found
         for argv in so.usage_argvs(job_ids):
             code, out, err = await self._run(argv)
             if code != 0:
-                self._usage_failed = True
-                self._logger.warning(
-                    f"hybrid: '{' '.join(argv[:2])} ...' failed ({err.strip() or code}): "
-                    "what SLURM jobs use is not recorded in the run journal."
-                )
+                self._usage_failures += 1
+                if self._usage_failures == 1:
+                    self._logger.warning(
+                        f"hybrid: '{' '.join(argv[:2])} ...' failed ({err.strip() or code}): "
+                        "what these SLURM jobs used is not in the run journal."
+                    )
                 return found
+            self._usage_failures = 0
             found.update(so.parse_usage(out))
         return found
 

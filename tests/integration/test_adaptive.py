@@ -179,3 +179,41 @@ def test_a_podman_jobs_memory_is_the_containers_own(tmp_path, podman):
     (row,) = rows(wd)
     assert row["backend"] == "local" and row["state"] == "succeeded"
     assert row["used_mem_mb"] >= 150
+
+
+def test_a_group_jobs_snakemake_gets_the_learned_values_not_its_own(tmp_path):
+    # the group runs in a Snakemake of its own, which must not evaluate learned() again:
+    # it is given the values the main one made (for two jobs of one rule, the larger)
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    (wd / "Snakefile").write_text(
+        "from snakemake_executor_hybrid import learned\n"
+        'rule all:\n    input: "g/1.txt", "g/2.txt"\n'
+        'rule g:\n    output: "g/{n}.txt"\n    group: "both"\n'
+        "    resources: mem_mb=learned(default=lambda wildcards: 100 * int(wildcards.n))\n"
+        '    shell: "echo {resources.mem_mb} > {output}"\n'
+    )
+    run = snakemake(wd, *HYBRID, "--group-components", "both=2")  # one group job of two
+    assert run.returncode == 0, run.stderr
+    assert "mem_mb=100 default (0 of 5 runs needed to learn)" in run.stderr
+    assert "mem_mb=200 default (0 of 5 runs needed to learn)" in run.stderr
+    assert [(wd / f"g/{n}.txt").read_text().strip() for n in (1, 2)] == ["200", "200"]
+    (row,) = rows(wd)
+    assert row["rule"] == "group:both" and row["state"] == "succeeded"
+
+
+def test_only_memory_and_runtime_can_be_learned(tmp_path):
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    (wd / "Snakefile").write_text(
+        "from snakemake_executor_hybrid import learned\n"
+        'rule big:\n    output: "x"\n    resources: disk_mb=learned(default=10)\n'
+        '    shell: "touch {output}"\n'
+    )
+    run = snakemake(wd, *HYBRID)
+    assert run.returncode == 1
+    assert (
+        "Rule 'big': resource 'disk_mb' is learned(), but only mem_mb and runtime (also "
+        "written mem or mem_mib) can be learned from past runs."
+    ) in run.stderr
+    assert not (wd / "x").exists()
