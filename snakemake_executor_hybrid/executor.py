@@ -61,6 +61,7 @@ class Executor(RealExecutor):
             self.workflow, self.settings.history, self.logger, self._first_backend
         )
         self.failover = Failover(self._resubmit)
+        self._journal_error_said = False
         gated = free_gated_rules(self.workflow)
         self._gates = GateWaiter(self, self.settings, gated) if gated else None
         self._containers = ContainerPlan(
@@ -196,14 +197,20 @@ class Executor(RealExecutor):
         return compat.set_resources_arg(self.workflow, extra)
 
     def job_submitted(self, backend: str, job_info: SubmittedJobInfo) -> None:
-        self.tracker.submitted(job_info.job, job_info.external_jobid)
+        try:
+            self.tracker.submitted(job_info.job, job_info.external_jobid)
+        except Exception as e:  # noqa: BLE001 - the journal never keeps a job from running
+            self._journal_error(e)
 
     def job_ended(
         self, backend: str, job_info: SubmittedJobInfo, outcome: Outcome, msg: Any = None
     ) -> bool:
         job = job_info.job
         after = self.failover.next_backend(job, backend, outcome)
-        self.tracker.ended(backend, job, job_info.external_jobid, outcome, after)
+        try:
+            self.tracker.ended(backend, job, job_info.external_jobid, outcome, after)
+        except Exception as e:  # noqa: BLE001 - nor from being reported
+            self._journal_error(e)
         if after is None:
             return False
         self.logger.warning(
@@ -212,6 +219,11 @@ class Executor(RealExecutor):
         )
         self.failover.move(job, after)
         return True
+
+    def _journal_error(self, error: Exception) -> None:
+        if not self._journal_error_said:
+            self._journal_error_said = True
+            self.logger.warning(f"hybrid: a job could not be journalled: {error!r}")
 
     def _resubmit(self, backend: str, job: JobExecutorInterface) -> None:
         try:

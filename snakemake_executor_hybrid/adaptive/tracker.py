@@ -137,8 +137,8 @@ class Tracker:
         )
         self.advisor.observe(record)
         self.journal.record(record)
-        if failed_over_to:
-            attempt.submitted = time.time()
+        if failed_over_to:  # the next backend's submission starts afresh
+            attempt.external_id, attempt.submitted = None, time.time()
         return record
 
     def spawn_resources(self, job: Any) -> dict[str, dict[str, int]]:

@@ -22,6 +22,7 @@ logs, array jobs) is the upstream plugin's own code. Replaced here:
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import shlex
 import subprocess
@@ -148,7 +149,7 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
             self._failed_nodes.add(record.nodes)
         message = st.failure_message(record, log, outcome.reason)
         self.report_job_error(
-            attach(job_info, Outcome(**{**outcome.__dict__, "message": message})),
+            attach(job_info, dataclasses.replace(outcome, message=message)),
             msg=message,
             aux_logs=[str(log)] if log else [],
         )

@@ -35,6 +35,14 @@ def wd(tmp_path):
     return copy_workflow("adaptive", tmp_path)
 
 
+def snakefile(tmp_path: Path, text: str) -> Path:
+    """A workflow directory holding a Snakefile that uses learned()."""
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    (wd / "Snakefile").write_text("from snakemake_executor_hybrid import learned\n" + text)
+    return wd
+
+
 def rows(wd: Path, history: str = ".snakemake/hybrid/history.sqlite") -> list[dict]:
     with sqlite3.connect(wd / history) as db:
         db.row_factory = sqlite3.Row
@@ -165,14 +173,13 @@ def test_local_jobs_are_journalled_with_what_they_used(wd):
 
 def test_a_podman_jobs_memory_is_the_containers_own(tmp_path, podman):
     # the container's processes run under conmon, not under the job: counted all the same
-    wd = tmp_path / "wf"
-    wd.mkdir()
     grow = "import time; b = bytearray(150 << 20); b[::4096] = b'x' * len(b[::4096]); time.sleep(2)"
-    (wd / "Snakefile").write_text(
+    wd = snakefile(
+        tmp_path,
         'rule boxed:\n    output: "boxed.txt"\n'
         f'    container: "{podman}"\n'
         "    resources: mem_mb=500\n"
-        f'    shell: "python3 -c \\"{grow}\\" && touch {{output}}"\n'
+        f'    shell: "python3 -c \\"{grow}\\" && touch {{output}}"\n',
     )
     run = snakemake(wd, *HYBRID, "--hybrid-container-runtime", "podman")
     assert run.returncode == 0, run.stderr
@@ -184,14 +191,12 @@ def test_a_podman_jobs_memory_is_the_containers_own(tmp_path, podman):
 def test_a_group_jobs_snakemake_gets_the_learned_values_not_its_own(tmp_path):
     # the group runs in a Snakemake of its own, which must not evaluate learned() again:
     # it is given the values the main one made (for two jobs of one rule, the larger)
-    wd = tmp_path / "wf"
-    wd.mkdir()
-    (wd / "Snakefile").write_text(
-        "from snakemake_executor_hybrid import learned\n"
+    wd = snakefile(
+        tmp_path,
         'rule all:\n    input: "g/1.txt", "g/2.txt"\n'
         'rule g:\n    output: "g/{n}.txt"\n    group: "both"\n'
         "    resources: mem_mb=learned(default=lambda wildcards: 100 * int(wildcards.n))\n"
-        '    shell: "echo {resources.mem_mb} > {output}"\n'
+        '    shell: "echo {resources.mem_mb} > {output}"\n',
     )
     run = snakemake(wd, *HYBRID, "--group-components", "both=2")  # one group job of two
     assert run.returncode == 0, run.stderr
@@ -203,12 +208,10 @@ def test_a_group_jobs_snakemake_gets_the_learned_values_not_its_own(tmp_path):
 
 
 def test_only_memory_and_runtime_can_be_learned(tmp_path):
-    wd = tmp_path / "wf"
-    wd.mkdir()
-    (wd / "Snakefile").write_text(
-        "from snakemake_executor_hybrid import learned\n"
+    wd = snakefile(
+        tmp_path,
         'rule big:\n    output: "x"\n    resources: disk_mb=learned(default=10)\n'
-        '    shell: "touch {output}"\n'
+        '    shell: "touch {output}"\n',
     )
     run = snakemake(wd, *HYBRID)
     assert run.returncode == 1
