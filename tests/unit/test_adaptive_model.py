@@ -1,12 +1,16 @@
 """The request model: fits, model choice, safety margin, retry sizing."""
 
+import csv
 import random
+from pathlib import Path
 
 import numpy
 import pytest
 
 from snakemake_executor_hybrid.adaptive import model
+from snakemake_executor_hybrid.adaptive.advisor import to_request
 from snakemake_executor_hybrid.adaptive.model import Run
+from snakemake_executor_hybrid.backends import slurm_outcome as so
 
 MB = 1_000_000
 
@@ -88,3 +92,47 @@ def test_retry_doubles_the_request_or_covers_what_was_used():
     assert model.retry_request(300, 310) == 600
     assert model.retry_request(300, 679) == pytest.approx(679 * model.USED_HEADROOM)
     assert model.retry_request(300, None) == 600
+
+
+# -- on recorded runs: bench/learned.py on the project's SLURM (data/adaptive_fixtures.md) --
+
+RECORDED = list(csv.DictReader((Path(__file__).parent / "data" / "adaptive_bench_runs.csv").open()))
+STATIC = {"align": 500, "count": 1000}  # what the benchmark's careful user asks for
+
+
+def recorded(run: str, rule: str) -> list[dict]:
+    return [r for r in RECORDED if r["run"] == run and r["rule"] == rule]
+
+
+@pytest.mark.parametrize("rule", ["align", "count"])
+def test_requests_fitted_on_a_training_run_cover_a_later_run_with_little_waste(rule):
+    train = [
+        Run(float(r["input_bytes"]), float(r["used_mem_mb"])) for r in recorded("training", rule)
+    ]
+    fitted = model.fit(train)
+    assert fitted.kind != "constant"  # usage grows with input size: found
+    margin = model.margin(train)
+    later = recorded("learned", rule)  # the next run: other inputs' noise
+    asked = [to_request("mem_mb", fitted.predict(float(r["input_bytes"])) * margin) for r in later]
+    used = [float(r["used_mem_mb"]) for r in later]
+    uncovered = sum(a < u for a, u in zip(asked, used, strict=True))
+    assert uncovered <= len(later) / 20  # at most one retry per 20 jobs
+    waste = sum(max(0.0, a - u) for a, u in zip(asked, used, strict=True))
+    assert waste <= 0.4 * sum(STATIC[rule] - u for u in used)
+
+
+def test_the_requests_learned_in_the_recorded_run_covered_every_job():
+    later = [r for r in RECORDED if r["run"] == "learned"]
+    assert len(later) == 48 and all(r["state"] == "succeeded" for r in later)
+    assert all(float(r["used_mem_mb"]) <= int(r["req_mem_mb"]) for r in later)
+    assert all(int(r["req_mem_mb"]) < STATIC[r["rule"]] for r in later)
+
+
+def test_retry_after_a_recorded_memory_kill():
+    # job killed in step 0 (data/adaptive_sacct_usage.txt): --mem=200, MaxRSS 423256K
+    usage = so.parse_usage(
+        (Path(__file__).parent / "data" / "adaptive_sacct_usage.txt").read_text()
+    )
+    killed = max(usage.values(), key=lambda u: u.usage.mem_mb or 0).usage
+    assert killed.mem_mb == pytest.approx(413.3, abs=0.1)
+    assert to_request("mem_mb", model.retry_request(200, killed.mem_mb)) == 520
