@@ -202,6 +202,15 @@ def needrun_jobs(workflow: Any) -> Iterable[Any]:
     return workflow.dag.needrun_jobs()
 
 
+def is_pipe_group(job: Any) -> bool:
+    """A group job formed for pipe() or service() outputs (its members run at once)."""
+    from snakemake.io import is_flagged
+
+    return any(
+        is_flagged(f, "pipe") or is_flagged(f, "service") for m in job.jobs for f in m.output
+    )
+
+
 def job_wildcards(job: Any) -> dict[str, str]:
     return dict(job.wildcards_dict)
 

@@ -5,17 +5,21 @@ here): in-process, except jobs with a ``run:`` block or a ``shadow:`` directory,
 which get a process of their own (a shadow job changes its working directory;
 several at once in one process would pull it from under each other). They start
 only while their threads fit in the backend's core budget; Snakemake does not
-enforce ``--local-cores`` for remote executors. Group jobs run as one inner
-``python -m snakemake`` process with the cores their members need at once, as a
-cluster would run them (members of a pipe group must all run together).
+enforce ``--local-cores`` for remote executors. Pipe and service groups run
+in-process as Snakemake's local executor runs them, all members at once, holding
+the cores of the whole group. Other group jobs run as one inner ``python -m
+snakemake`` process with the cores their members need at once, as a cluster would
+run them.
 """
 
+import os
+import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -76,6 +80,7 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
         self._running_lock = threading.Lock()
         self._sampler = Sampler()
         self._used: dict[Any, Usage] = {}  # jobid -> what the finished job used
+        self._in_groups: set[Any] = set()  # jobids of pipe-group members running
         super().__init__(host.workflow, host.logger)
 
     def __post_init__(self) -> None:
@@ -106,7 +111,9 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
     # -- single jobs -------------------------------------------------------------
 
     def cached_or_run(self, job: Any, run_func: Callable[..., Any], *args: Any) -> None:
-        with self.budget.hold(job.threads) as cores, self._tracked(job.jobid):
+        # a member of a pipe group runs on the cores its group holds
+        threads = 0 if job.jobid in self._in_groups else job.threads
+        with self.budget.hold(threads) as cores, self._tracked(job.jobid):
             self.logger.debug(
                 f"local: job {job.jobid} runs with {cores} of {self.budget.total} cores"
             )
@@ -122,13 +129,24 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
     # -- group jobs ----------------------------------------------------------------
 
     def run_job(self, job: JobExecutorInterface) -> None:
-        if not job.is_group():
-            super().run_job(job)
+        if not job.is_group() or compat.is_pipe_group(job):
+            super().run_job(job)  # a pipe or service group: in-process, as Snakemake does
             return
         job_info = SubmittedJobInfo(job=job)
         future = self.pool.submit(self._run_group, job)
         future.add_done_callback(partial(self._group_done, job_info))
         self.report_job_submission(job_info)
+
+    def run_group_job(self, job: Any) -> None:
+        """A pipe or service group, its members at once in this process (Snakemake's
+        local executor), holding the cores of the whole group."""
+        members = {member.jobid for member in job.jobs}
+        with self.budget.hold(self._host.group_cores(job)):
+            self._in_groups.update(members)
+            try:
+                super().run_group_job(job)
+            finally:
+                self._in_groups.difference_update(members)
 
     def _run_group(self, job: JobExecutorInterface) -> None:
         cores = self._host.group_cores(job)
@@ -183,10 +201,9 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
             usage = self._used.pop(job_info.job.jobid, None)
         return replace(found, usage=usage) if usage is not None else found
 
-    def _start(self, jobid: Any, command: str) -> subprocess.Popen:
+    def _start(self, jobid: Any, command: str) -> "JobProcess":
         """Start a job's own process; one started while cancelling is stopped at once."""
-        # Snakemake formats the inner invocation as one shell command line.
-        process = subprocess.Popen(["/bin/sh", "-c", command])
+        process = JobProcess(command)
         with self._running_lock:
             self._running[jobid] = process
             cancelled = self._cancelled.is_set()
@@ -212,6 +229,9 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
                 process = process or compat.shell_process(jobid)
                 if process is not None and process.pid not in stopped:
                     terminate_tree(process.pid)
+                    if isinstance(process, JobProcess):
+                        with suppress(ProcessLookupError, PermissionError):
+                            os.killpg(process.pid, signal.SIGTERM)
                     stopped.add(process.pid)
             time.sleep(0.05)
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -219,6 +239,22 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
 
 class GroupJobFailed(Exception):
     pass
+
+
+class JobProcess(subprocess.Popen):
+    """A job's own ``python -m snakemake`` in a process group of its own: what it
+    leaves behind when it ends (e.g. a pipe reader blocked on a FIFO whose writer
+    failed) is stopped with it."""
+
+    def __init__(self, command: str) -> None:
+        # Snakemake formats the inner invocation as one shell command line.
+        super().__init__(["/bin/sh", "-c", command], start_new_session=True)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGTERM)  # its group: orphans of the job
+        return code
 
 
 def create(host: Host) -> LocalBackend:
