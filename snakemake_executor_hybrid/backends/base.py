@@ -143,7 +143,10 @@ class SpawnsWithHostArgs:
     def additional_general_args(self) -> str:
         job = getattr(self._formatting, "job", None)
         ours = self._host.spawn_args(job, self.spawn_containers)
-        return f"{super().additional_general_args()} {ours}".strip()  # type: ignore[misc]
+        theirs = super().additional_general_args()  # type: ignore[misc]
+        if isinstance(theirs, (list, tuple)):  # the interface's default is []
+            theirs = " ".join(theirs)
+        return f"{theirs} {ours}".strip()
 
 
 class ReportsToHost:
