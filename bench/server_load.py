@@ -9,12 +9,14 @@ bearer token per client; ``snakemake-gate serve`` runs as a real process on loop
 ``POST /api/gates/{id}/decision``. The clients run on the same machine: on a small one
 the lighter client leaves more CPU to the server. Prints decisions/s and
 latencies, then checks that every gate was decided exactly once, by the client that
-was answered 200, in the gates' answers (one line each) and in the audit log (whose hash
-chain must verify).
+was answered 200, in the gates' answers (one answer each) and in the audit log (whose hash
+chain must verify), each decision confirmed by its audit entry.
 
-``--profile FILE`` then also decides ``--gates`` more gates without HTTP (authentication
-and decision as the server does them, in one thread) under cProfile: the time per
-decision that the store path takes, and its profile (by own time) in FILE.
+``--signed``: the server signs every audit entry with a registered key (needs the
+``[signing]`` extra). ``--profile FILE`` then also decides ``--gates`` more gates
+without HTTP (authentication and decision as the server does them, in one thread)
+under cProfile: the time per decision that the store path takes, and its profile (by
+own time) in FILE.
 """
 
 import argparse
@@ -41,12 +43,20 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snakemake_human_gate import gate  # noqa: E402
 from snakemake_human_gate.auth import TokenStore  # noqa: E402
-from snakemake_human_gate.store import GateStore  # noqa: E402
+from snakemake_human_gate.signing import ENV_KEY, make_signer, register  # noqa: E402
+from snakemake_human_gate.store import GateStore, current_user  # noqa: E402
 
 
-def make_store(root: Path, gates: int, clients: int) -> tuple[GateStore, list[str], list[str]]:
+def make_store(
+    root: Path, gates: int, clients: int, signed: bool = False
+) -> tuple[GateStore, list[str], list[str]]:
     root.mkdir(parents=True)
     store = GateStore(root / "gates")
+    if signed:  # a key for this user (the server's), registered as a server key
+        os.environ[ENV_KEY] = str(root / "signing.key")
+        signer = make_signer(current_user())
+        register(store.tree, signer.user, signer.public, True, next_seq=1)
+        store = GateStore(root / "gates")
     artifact = root / "metrics.json"
     artifact.write_text('{"loss": 0.1}')
     spec = gate("Ship it?")
@@ -180,9 +190,11 @@ def verify(store: GateStore, ids: list[str], answers: list[tuple[str, str, int]]
         decision = store.get(gid).decision
         if decision is None or decision.by != [deciders.get(gid)]:
             problems.append(f"{gid}: recorded {decision}, answered for {deciders.get(gid)}")
-        lines = store.answers_path(gid).read_text().splitlines()
-        if [json.loads(line)["decision"] is not None for line in lines] != [True]:
-            problems.append(f"{gid}: answers file holds {len(lines)} lines, not one decision")
+        lines = [json.loads(line) for line in store.answers_path(gid).read_text().splitlines()]
+        answers = [line for line in lines if "id" in line]
+        acks = [line["ack"] for line in lines if "ack" in line]
+        if [a["decision"] is not None for a in answers] != [True] or acks != [answers[0]["id"]]:
+            problems.append(f"{gid}: answers file holds {lines}, not one confirmed decision")
     entries = list(store.audit.entries())
     decided = Counter(e["gate"] for e in entries if e["event"] == "decided")
     if set(decided) != set(ids) or set(decided.values()) != {1}:
@@ -202,6 +214,7 @@ def profile_store_path(root: Path, gates: int, out: str) -> float:
     from snakemake_human_gate.auth import FailureLimiter
     from snakemake_human_gate.server.gates import Gates
     from snakemake_human_gate.server.security import Guard
+    from snakemake_human_gate.signatures import Target
     from snakemake_human_gate.webhooks import WebhookSecrets
 
     store, ids, [token] = make_store(root, gates, 1)
@@ -217,7 +230,8 @@ def profile_store_path(root: Path, gates: int, out: str) -> float:
     start = time.perf_counter()
     profiler.enable()
     for gid in ids:
-        decide(guard.authenticate(headers, body, "127.0.0.1"), gid, body)
+        target = Target("POST", f"/api/gates/{gid}/decision")
+        decide(guard.authenticate(headers, body, "127.0.0.1", target), gid, body)
     profiler.disable()
     elapsed = time.perf_counter() - start
     with open(out, "w") as f:
@@ -243,6 +257,11 @@ def main() -> int:
     parser.add_argument("--profile", metavar="FILE", help="also profile the store path")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores")
     parser.add_argument(
+        "--signed",
+        action="store_true",
+        help="the server signs its audit entries (a registered ed25519 key)",
+    )
+    parser.add_argument(
         "--requests",
         action="store_true",
         help="clients use the requests library (heavier) instead of http.client",
@@ -252,7 +271,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="gate-load-", dir=args.dir))
     try:
         start = time.perf_counter()
-        store, ids, tokens = make_store(root / "load", args.gates, args.clients)
+        store, ids, tokens = make_store(root / "load", args.gates, args.clients, args.signed)
         print(f"{args.gates} gates asked in {time.perf_counter() - start:.1f} s ({root})")
         proc, url = start_server(store, args.workers)
         try:

@@ -17,6 +17,7 @@ from .links import LinkSigner
 from .messages import event_of
 from .notify import Notifier
 from .record import GateRecord
+from .server.urls import link_url, page_url
 from .spec import GateSpec
 from .store import GateStore
 from .targets import Target, parse_targets
@@ -71,7 +72,7 @@ class Announcer:
 
     def _link(self, record: GateRecord, action: str, act_as: str | None) -> str | None:
         if action == "page":
-            return f"{self._base}/?gate={record.id}"
+            return page_url(self._base, record.id)
         if self._signer is None or act_as is None or action not in ("approve", "reject"):
             return None
         ttl = LINK_TTL
@@ -81,7 +82,7 @@ class Announcer:
             return None
         one_click = cast(Literal["approve", "reject"], action)
         token = self._signer.mint(record.id, one_click, act_as, ttl, time.time())
-        return f"{self._base}/l/{token}"
+        return link_url(self._base, token)
 
     def _delivered(self, target: str, event: str, gate_id: str) -> None:
         self.store.audit.append("notified", gate_id, "notifier", target=target, news=event)

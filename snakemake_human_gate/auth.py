@@ -9,11 +9,7 @@ audit log (authentication itself never decides anything):
 - a signed one-click link from a notification: :mod:`.links`.
 
 The secrets live in ``<store>/auth/``, which belongs to the user who runs the server
-and stays private (directory 0o700, files 0o600) whatever the store's share mode:
-group members may read or decide gates as the share mode allows, but may neither read
-the secrets nor replace them (in a group-writable store they could otherwise swap in a
-token file of their own). As ssh does, every read checks that a secret file belongs to
-this user and is closed to others, and refuses it otherwise (:class:`AuthFileError`).
+and stays private whatever the store's share mode (:mod:`.private`).
 
 A refusal raises :class:`AuthError`, whose ``reason`` is a short fixed code for logs and
 the audit log; the server should answer every refusal alike (401), so that a caller
@@ -22,12 +18,9 @@ learns nothing from a failed attempt.
 
 import hashlib
 import hmac
-import json
 import math
-import os
 import re
 import secrets
-import stat
 import threading
 import time
 from collections import OrderedDict, deque
@@ -36,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GateError, InvalidInput
-from .fsutil import FileLock, ensure_dir, modes, write_json_atomic
-from .store import TIMEOUT_ACTOR
+from .private import AuthFileError, PrivateFiles
+from .record import TIMEOUT_ACTOR
 
-SECRET_FILE_MODE = 0o600
-SECRET_DIR_MODE = 0o700
+__all__ = ["AuthError", "AuthFileError", "FailureLimiter", "TokenStore", "TooManyFailures"]
 TOKEN_PREFIX = "sgt_"
 _TOKEN = re.compile(r"sgt_[A-Za-z0-9_-]{43}")  # 32 random bytes, urlsafe base64
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 TOKENS_SCHEMA = 1
+TOKENS = "tokens.json"
 
 
 class AuthError(GateError):
@@ -68,10 +61,6 @@ class TooManyFailures(AuthError):
         self.retry_after = retry_after
 
 
-class AuthFileError(GateError):
-    """A secret file is unreadable, or others could write it: fix it, then retry."""
-
-
 def check_name(name: str, what: str = "user name") -> str:
     """Users and webhook senders: 1 to 64 letters, digits, '.', '_', '@' or '-'."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -89,78 +78,6 @@ def check_duration(seconds: float, what: str) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidInput(f"{what} must be a positive number of seconds, got {seconds!r}")
     return seconds
-
-
-# -- private files ------------------------------------------------------------------
-
-
-def auth_dir(root: Path, share: str) -> Path:
-    """``<root>/auth``, created private if missing (the store root with ``share``'s mode)."""
-    try:
-        _, dir_mode = modes(share)
-    except ValueError as e:
-        raise InvalidInput(str(e)) from None
-    ensure_dir(root, dir_mode)
-    path = root / "auth"
-    try:
-        path.mkdir(mode=SECRET_DIR_MODE)
-    except FileExistsError:
-        pass
-    else:
-        os.chmod(path, SECRET_DIR_MODE)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise AuthFileError(f"{path} is not a directory: remove it and retry")
-    check_private(path, info)
-    return path
-
-
-def check_private(path: Path, info: os.stat_result) -> None:
-    if info.st_uid != os.geteuid():
-        raise AuthFileError(
-            f"{path} belongs to uid {info.st_uid}, not to you (uid {os.geteuid()}): "
-            "manage authentication as the user who runs the gate server"
-        )
-    if info.st_mode & 0o077:
-        raise AuthFileError(
-            f"{path} is open to others (mode {stat.S_IMODE(info.st_mode):o}): "
-            f"run 'chmod go= {path}' if nobody else changed it, else replace the secrets"
-        )
-
-
-def read_private(path: Path) -> bytes | None:
-    """The file's bytes (None if missing), after checking it is this user's alone."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return None
-    except OSError as e:  # a symbolic link (ELOOP) among others
-        raise AuthFileError(f"cannot read {path}: {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        check_private(path, os.fstat(f.fileno()))
-        return f.read()
-
-
-def read_json_private(path: Path, key: str) -> dict[str, Any]:
-    """The object under ``key`` in a private JSON file ({} if the file is missing)."""
-    raw = read_private(path)
-    if raw is None:
-        return {}
-    try:
-        data = json.loads(raw)
-        items = data[key]
-    except (ValueError, KeyError, TypeError):
-        items = None
-    if not isinstance(items, dict):
-        raise AuthFileError(
-            f"{path} is not a valid {path.name} file: restore it from a backup or remove it "
-            "(which revokes what it holds)"
-        )
-    return items
-
-
-def private_lock(directory: Path, name: str) -> FileLock:
-    return FileLock(directory / f"{name}.lock", SECRET_FILE_MODE)
 
 
 # -- bearer tokens --------------------------------------------------------------------
@@ -189,19 +106,23 @@ class TokenInfo:
         return self.expires is not None and now >= self.expires
 
 
-def read_entries(path: Path, key: str, required: set[str]) -> dict[str, dict[str, Any]]:
+def read_entries(
+    files: PrivateFiles, name: str, key: str, required: set[str]
+) -> dict[str, dict[str, Any]]:
     """The ``key`` mapping of a private JSON file, each entry a dict with ``required``
     keys; AuthFileError otherwise (entries hold secrets: they are not shown)."""
-    entries = read_json_private(path, key)
+    entries = files.read_json(name, key)
     for entry in entries.values():
         if not (isinstance(entry, dict) and required <= entry.keys()):
-            raise AuthFileError(f"{path} holds a malformed {key} entry")
+            raise AuthFileError(f"{files.path(name)} holds a malformed {key} entry")
     return entries
 
 
-def write_entries(path: Path, key: str, schema: int, entries: dict[str, Any]) -> None:
+def write_entries(
+    files: PrivateFiles, name: str, key: str, schema: int, entries: dict[str, Any]
+) -> None:
     """Replace the private JSON file that :func:`read_entries` reads."""
-    write_json_atomic(path, {"schema": schema, key: entries}, SECRET_FILE_MODE)
+    files.write_json(name, {"schema": schema, key: entries})
 
 
 class TokenStore:
@@ -213,9 +134,8 @@ class TokenStore:
     """
 
     def __init__(self, root: Path, share: str) -> None:
-        directory = auth_dir(root, share)
-        self.path = directory / "tokens.json"
-        self._lock = private_lock(directory, "tokens")
+        self.files = PrivateFiles(root, share)
+        self.path = self.files.path(TOKENS)
 
     def create(
         self,
@@ -232,7 +152,7 @@ class TokenStore:
         if expires_in is not None:
             check_duration(expires_in, "expires_in")
         now = time.time() if now is None else now
-        with self._lock:
+        with self.files.lock(TOKENS):
             tokens = self._tokens()
             token = TOKEN_PREFIX + secrets.token_urlsafe(32)
             while token_id(token) in tokens:  # 1 in 4 billion per existing token
@@ -264,7 +184,7 @@ class TokenStore:
 
     def revoke(self, token_id: str) -> TokenInfo:
         """Remove a token (by its id, as :meth:`list` shows it); what it was."""
-        with self._lock:
+        with self.files.lock(TOKENS):
             tokens = self._tokens()
             if token_id not in tokens:
                 raise InvalidInput(f"no token {token_id!r}: see 'snakemake-gate token list'")
@@ -273,10 +193,10 @@ class TokenStore:
         return info
 
     def _tokens(self) -> dict[str, dict[str, Any]]:
-        return read_entries(self.path, "tokens", {"sha256", "user", "created"})
+        return read_entries(self.files, TOKENS, "tokens", {"sha256", "user", "created"})
 
     def _save(self, tokens: dict[str, dict[str, Any]]) -> None:
-        write_entries(self.path, "tokens", TOKENS_SCHEMA, tokens)
+        write_entries(self.files, TOKENS, "tokens", TOKENS_SCHEMA, tokens)
 
     @staticmethod
     def _info(tid: str, entry: dict[str, Any]) -> TokenInfo:

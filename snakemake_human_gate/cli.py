@@ -6,6 +6,7 @@ Exit codes: 0 done, 2 usage or invalid value, 3 already decided, 4 not permitted
 """
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -13,19 +14,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from .announce import Announcer
+from .cli_common import open_store
+from .cli_keys import add_key_commands
 from .cli_server import add_server_commands
 from .errors import GateError, InvalidInput, UnknownGate
+from .messages import duration
 from .outcome import settle
 from .record import iso
 from .spec import GateSpec
-from .store import GateStore, current_user, resolve_dir
+from .store import GateStore, current_user
+from .text import check_text
+from .verify import verify_store
 
 ID_HELP = "gate id, or the rule name when that rule has one pending gate"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # text stored by earlier versions: shown, not fatal
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.stores = []  # opened by the command: what they found is reported at the end
     try:
         return int(args.func(args) or 0)
     except GateError as e:
@@ -33,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    finally:
+        for store in args.stores:
+            for warning in [*store.discarded, *store.audit.warnings]:
+                print(f"snakemake-gate: warning: {warning}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit)
 
     add_server_commands(sub)
+    add_key_commands(sub)
     return parser
 
 
@@ -100,17 +115,14 @@ def _add_set(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _store(args: argparse.Namespace) -> GateStore:
-    return GateStore(resolve_dir(args.dir))
-
-
 def _values(items: list[str]) -> dict[str, str]:
     values = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise InvalidInput(f"--set {item!r}: expected FIELD=VALUE")
-        values[name.strip()] = value
+            raise InvalidInput(f"--set {ascii(item)}: expected FIELD=VALUE")
+        name = check_text(name.strip(), "--set: the field name")
+        values[name] = check_text(value, f"--set {name}")
     return values
 
 
@@ -120,10 +132,8 @@ def _warn_problems(problems: list[Any]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    records, problems = store.scan()
-    expired = {r.id: r for r in store.expire_due(records)}
-    records = [expired.get(r.id, r) for r in records]
+    store = open_store(args)
+    records, problems = store.scan_current()
     now = time.time()
     rows = [
         r.summary(now)
@@ -141,22 +151,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'ID':<32} {'STATUS':<8} {'WAITING':>9}  QUESTION")
     for row in rows:
         print(
-            f"{row['id']:<32} {row['status']:<8} {_age(row['waiting_seconds']):>9}  "
+            f"{row['id']:<32} {row['status']:<8} {duration(row['waiting_seconds']):>9}  "
             f"{row['question']}"
         )
     return 0
 
 
-def _age(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
-
-
 def resolve_id(store: GateStore, given: str) -> str:
     """A gate id, the name of a rule with one pending gate, or a unique id prefix."""
-    if store.path(given).exists():
+    if store.has(given):
         return given
     records, _ = store.scan()
     for candidates in (
@@ -173,7 +176,7 @@ def resolve_id(store: GateStore, given: str) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     record = store.get(resolve_id(store, args.id))
     history = list(store.audit.entries(record.id))
     if args.json:
@@ -224,8 +227,9 @@ def _wildcards(wildcards: dict[str, str]) -> str:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     values = _values(getattr(args, "set", []))
+    check_text(args.comment, "--comment")
     record = store.decide(resolve_id(store, args.id), args.choice, values, comment=args.comment)
     if record.decision:
         print(f"{record.id}: {record.decision.choice} (decided by {', '.join(record.decision.by)})")
@@ -236,7 +240,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     gid = resolve_id(store, args.id)
     store.reset(gid)
     print(f"{gid}: reset; its job will ask again")
@@ -258,7 +262,7 @@ def parse_wildcards(text: str) -> dict[str, str]:
 
 
 def cmd_await(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     try:
         spec = GateSpec.from_json(json.loads(args.spec))
     except (ValueError, KeyError, TypeError) as e:
@@ -301,13 +305,21 @@ def cmd_await(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = open_store(args)
     if args.verify:
-        verdict = store.audit.verify()
-        if verdict.ok:
-            print(f"audit log intact: {verdict.entries} entries")
+        report = verify_store(store)
+        for note in report.notes:
+            print(f"note: {note}")
+        print(f"signatures: {report.signed}")
+        if report.ok:
+            print(
+                f"audit log intact: {report.entries} entries; every answer of every gate is "
+                "recorded in it"
+            )
             return 0
-        print(f"audit log BROKEN after {verdict.entries} good entries: {verdict.problem}")
+        print(f"audit log BROKEN after {report.entries} good entries: {report.problems[0]}")
+        for problem in report.problems[1:]:
+            print(f"also: {problem}")
         return 1
     entries = list(store.audit.entries(args.id))
     if args.json:

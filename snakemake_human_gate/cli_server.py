@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 from .auth import TokenStore, token_id
+from .cli_common import open_store
 from .errors import GateError, InvalidInput
 from .record import iso
 from .spec import parse_duration
-from .store import GateStore, current_user, resolve_dir
+from .store import current_user, resolve_dir
 from .webhooks import WebhookSecrets
 
 SERVER_EXTRA = "pip install 'snakemake-executor-plugin-hybrid[server]'"
@@ -68,6 +69,12 @@ def add_server_commands(sub: Any) -> None:
     p.add_argument("--failure-window", type=float, default=60.0, help="seconds")
     p.add_argument("--workers", type=int, default=1, help="server processes (needs --port)")
     p.add_argument(
+        "--accept-v1-signatures",
+        action="store_true",
+        help="while senders move to 'v2=' signatures: also accept the old 'sha256=' form "
+        "(not bound to method and path) on POST /hooks/decision",
+    )
+    p.add_argument(
         "--forwarded-allow-ips",
         help="reverse proxies (comma-separated addresses) whose X-Forwarded-For names the "
         "client (default: none; the connecting address counts)",
@@ -86,7 +93,7 @@ def _expires(text: str | None) -> float | None:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     token = TokenStore(store.root, store.share).create(
         args.user, args.label, _expires(args.expires)
     )
@@ -98,7 +105,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     infos = TokenStore(store.root, store.share).list()
     if args.json:
         print(json.dumps([vars(i) for i in infos], indent=1))
@@ -112,7 +119,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     info = TokenStore(store.root, store.share).revoke(args.id)
     store.audit.append("token-revoked", None, current_user(), user=info.user, token=info.id)
     print(f"token {info.id} of {info.user} revoked")
@@ -120,7 +127,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_add(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     secret = WebhookSecrets(store.root, store.share).add(args.name, args.user)
     store.audit.append("webhook-added", None, current_user(), sender=args.name, user=args.user)
     print(f"sender {args.name} acts as {args.user}; its secret (shown once):", file=sys.stderr)
@@ -129,14 +136,14 @@ def cmd_webhook_add(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_list(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     for name, user in WebhookSecrets(store.root, store.share).names().items():
         print(f"{name:<24} {user}")
     return 0
 
 
 def cmd_webhook_remove(args: argparse.Namespace) -> int:
-    store = GateStore(resolve_dir(args.dir))
+    store = open_store(args)
     WebhookSecrets(store.root, store.share).remove(args.name)
     store.audit.append("webhook-removed", None, current_user(), sender=args.name)
     print(f"sender {args.name} removed")
@@ -157,6 +164,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body=args.max_body,
         max_failures=args.max_failures,
         failure_window=args.failure_window,
+        accept_v1_signatures=args.accept_v1_signatures,
     )
     options = ServeOptions(
         app,

@@ -37,18 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .auth import (
-    SECRET_FILE_MODE,
-    AuthError,
-    AuthFileError,
-    auth_dir,
-    check_duration,
-    check_name,
-    private_lock,
-    read_private,
-)
+from .auth import AuthError, check_duration, check_name
 from .errors import InvalidInput
-from .fsutil import write_atomic
+from .private import AuthFileError, PrivateFiles
 from .record import check_gate_id, iso
 
 Action = Literal["approve", "reject"]
@@ -57,6 +48,8 @@ MAX_LINK_LENGTH = 2048
 USED_KEPT_AFTER_EXPIRY = 3600.0  # seconds: a clock set back must not revive a used link
 _TAG_DOMAIN = b"sgl1."
 _B64 = re.compile(r"[A-Za-z0-9_-]{1,2048}")
+KEY = "link.key"
+USED = "used-links.jsonl"
 
 
 @dataclass(frozen=True)
@@ -84,10 +77,9 @@ def _malformed() -> AuthError:
 
 class LinkSigner:
     def __init__(self, root: Path, share: str) -> None:
-        directory = auth_dir(root, share)
-        self.key_path = directory / "link.key"
-        self.used_path = directory / "used-links.jsonl"
-        self._lock = private_lock(directory, "links")
+        self.files = PrivateFiles(root, share)
+        self.key_path = self.files.path(KEY)
+        self.used_path = self.files.path(USED)
 
     def mint(self, gate_id: str, action: Action, user: str, ttl: float, now: float) -> str:
         """A link letting ``user`` take ``action`` on the gate once, for ``ttl`` seconds."""
@@ -135,18 +127,18 @@ class LinkSigner:
         link without spending it.
         """
         claim = self.peek(token, now, gate=gate, action=action)
-        with self._lock:
+        with self.files.lock("links"):
             used = self._used(now)
             if any(entry["n"] == claim.nonce for entry in used):
                 raise AuthError("link already used", "used-link")
             used.append({"n": claim.nonce, "exp": claim.expires, "g": claim.gate, "at": now})
             lines = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in used)
-            write_atomic(self.used_path, lines, SECRET_FILE_MODE)
+            self.files.write(USED, lines.encode())
         return claim
 
     def _used(self, now: float) -> list[dict[str, Any]]:
         """The spent links still worth remembering (the others have long expired)."""
-        raw = read_private(self.used_path) or b""
+        raw = self.files.read(USED) or b""
         used = []
         for number, line in enumerate(raw.splitlines(), start=1):
             try:
@@ -170,13 +162,13 @@ class LinkSigner:
 
     def _key(self) -> bytes:
         """The link key, made on first use (read each time: deleting it revokes links)."""
-        raw = read_private(self.key_path)
+        raw = self.files.read(KEY)
         if raw is None:
-            with self._lock:
-                raw = read_private(self.key_path)
+            with self.files.lock("links"):
+                raw = self.files.read(KEY)
                 if raw is None:
                     raw = secrets.token_hex(32).encode()
-                    write_atomic(self.key_path, raw.decode() + "\n", SECRET_FILE_MODE)
+                    self.files.write(KEY, raw + b"\n")
         try:
             key = bytes.fromhex(raw.decode().strip())
         except (UnicodeDecodeError, ValueError):

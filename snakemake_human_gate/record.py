@@ -16,12 +16,13 @@ from .errors import InvalidInput
 from .spec import GateSpec
 
 SCHEMA = 1
-GATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+TIMEOUT_ACTOR = "timeout"  # who the audit log and a decision name for a timeout
+GATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 
 
 def check_gate_id(gate_id: str) -> str:
     """Ids name files: letters, digits, '_', '.', '-' only (no paths)."""
-    if not GATE_ID.match(gate_id) or ".." in gate_id:
+    if not isinstance(gate_id, str) or not GATE_ID.fullmatch(gate_id) or ".." in gate_id:
         raise InvalidInput(
             f"invalid gate id {gate_id!r}: use the id shown by 'snakemake-gate list'"
         )
@@ -118,7 +119,7 @@ class GateRecord:
     def summary(self, now: float | None = None) -> dict[str, Any]:
         """The fields of ``snakemake-gate list --json``."""
         now = now if now is not None else time.time()
-        end = now if self.decision is None else _ts(self.decision.at, now)
+        end = now if self.decision is None else timestamp(self.decision.at, now)
         return {
             "id": self.id,
             "rule": self.rule,
@@ -178,7 +179,8 @@ def answer(vote: Vote | None, decision: Decision | None) -> dict[str, Any]:
     }
 
 
-def _ts(text: str, default: float) -> float:
+def timestamp(text: str, default: float) -> float:
+    """Unix seconds of an ISO 8601 time as :func:`iso` writes it (``default`` if not one)."""
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:

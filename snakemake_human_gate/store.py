@@ -10,17 +10,21 @@ Layout (default ``.snakemake/gates`` under the workflow directory)::
     audit.jsonl, audit.head
 
 Every operation that changes a gate holds the gate's lock, re-reads the gate and
-appends one line to its answers, flushed before it returns; every attempt is audited.
-A reader needs no lock: it sees each line whole or not at all (a line without its
-newline is still being written, or was torn by a crash and never acknowledged).
+appends one line to its answers, flushed before it returns; every attempt is audited,
+and each answer is confirmed by its audit entry (:mod:`.answers`). A reader needs no
+lock: it sees each line whole or not at all (a line without its newline is still being
+written, or was torn by a crash and never acknowledged); only an answer not yet
+confirmed makes it wait for the gate's lock and settle it (confirmed by its audit
+entry, or discarded if its writer died before writing one). Nothing below the root is
+reached through a link, and only regular files are read (:mod:`.storefs`).
 """
 
 import contextlib
 import hashlib
 import json
 import os
-import pwd
 import socket
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,27 +33,19 @@ from typing import Any
 
 from .audit import AuditLog
 from .errors import Conflict, InvalidInput, NotPermitted, UnknownGate
-from .fsutil import (
-    FileLock,
-    append_durably,
-    ensure_dir,
-    modes,
-    open_shared,
-    read_bytes,
-    write_json_atomic,
-)
-from .record import Decision, GateRecord, Vote, answer, check_gate_id, iso
+from .fsutil import modes
+from .gatefiles import ANSWERS, Discarded, GateFiles
+from .record import TIMEOUT_ACTOR, Decision, GateRecord, Vote, check_gate_id, iso
+from .signing import current_user
 from .spec import GateSpec
+from .storefs import StoreTree, UnsafeFile, open_regular, write_atomic
+from .text import check_text, check_values, json_text
 
 ENV_DIR = "SNAKEMAKE_GATE_DIR"
 ENV_SHARE = "SNAKEMAKE_GATE_SHARE"
 DEFAULT_DIR = Path(".snakemake") / "gates"
-ANSWERS = ".answers"
-TIMEOUT_ACTOR = "timeout"
-
-
-def current_user() -> str:
-    return pwd.getpwuid(os.geteuid()).pw_name
+CONFIG_LIMIT = 1 << 16
+__all__ = ["Discarded", "GateStore", "Problem", "TIMEOUT_ACTOR", "current_user"]
 
 
 def default_via() -> str:
@@ -63,8 +59,9 @@ def resolve_dir(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def file_digest(path: Path) -> str:
+    """SHA-256 of a regular file (a FIFO or a device is refused, not read)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(open_regular(path), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -88,21 +85,44 @@ class Problem:
 class GateStore:
     def __init__(self, root: Path, share: str | None = None) -> None:
         self.root = root
-        config = root / "store.json"
-        if config.exists():
-            share = json.loads(config.read_text()).get("share", "private")
-        else:
+        self.tree = StoreTree(root)
+        self.os_user = current_user()
+        made = not root.is_dir()
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            config = json.loads(self.tree.read("store.json", limit=CONFIG_LIMIT))
+            share = config.get("share", "private")
+        except FileNotFoundError:
+            config = None
             share = share or os.environ.get(ENV_SHARE) or "private"
+        except ValueError as e:
+            raise InvalidInput(f"{root / 'store.json'} is not valid JSON: {e}") from None
         self.share = share
         try:
             self.file_mode, self.dir_mode = modes(share)
         except ValueError as e:
             raise InvalidInput(f"{e} (from ${ENV_SHARE} or the store's store.json)") from None
-        for sub in (root, root / "gates", root / "locks", root / "archive"):
-            ensure_dir(sub, self.dir_mode)
-        if not config.exists():
-            write_json_atomic(config, {"share": share}, self.file_mode)
-        self.audit = AuditLog(root, self.file_mode)
+        if made:
+            os.chmod(root, self.dir_mode)
+        for sub in ("gates", "locks", "archive"):
+            self.tree.make_dir(sub, mode=self.dir_mode)
+        if config is None:
+            with self.tree.dir() as d:
+                data = json_text({"share": share}).encode()
+                write_atomic(d, "store.json", data, self.file_mode, self.tree.shown("store.json"))
+        self.audit = AuditLog(self.tree, self.file_mode)
+        self.files = GateFiles(self.tree, self.audit, self.file_mode)
+
+    @property
+    def discarded(self) -> list[Discarded]:
+        """Answers this object found never audited, and discarded (for its caller to
+        report; each is in the audit log too)."""
+        return self.files.discarded
+
+    def _confirmed(self, g: int, gid: str) -> GateRecord:
+        """The record once no answer waits for a confirmation (under the gate's lock);
+        an answer discarded is audited as this process's user's doing."""
+        return self.files.confirmed(g, gid, self.os_user)
 
     # -- reading ------------------------------------------------------------------
 
@@ -112,53 +132,52 @@ class GateStore:
     def answers_path(self, gid: str) -> Path:
         return self.root / "gates" / f"{check_gate_id(gid)}{ANSWERS}"
 
-    def get(self, gid: str) -> GateRecord:
-        path = self.path(gid)
+    def has(self, gid: str) -> bool:
+        """Whether a gate of that id is in the store (an invalid id: no)."""
         try:
-            return self._read(str(path), str(self.answers_path(gid)))
-        except FileNotFoundError:
-            raise UnknownGate(f"no gate {gid!r} in {self.root}") from None
-        except (ValueError, KeyError, TypeError) as e:
-            raise InvalidInput(f"gate file {path} is not a valid gate record: {e}") from None
+            with self.tree.dir("gates") as g:
+                info = os.stat(f"{check_gate_id(gid)}.json", dir_fd=g, follow_symlinks=False)
+        except (InvalidInput, FileNotFoundError):
+            return False
+        return stat.S_ISREG(info.st_mode)
+
+    def get(self, gid: str) -> GateRecord:
+        """The gate as it stands; an answer not confirmed yet is waited for (its writer
+        holds the lock), or confirmed now if its writer died (see :mod:`.answers`)."""
+        with self.tree.dir("gates") as g:
+            record, unconfirmed = self.files.read(g, gid)
+        if not unconfirmed:
+            return record
+        try:
+            with self._lock(gid), self.tree.dir("gates") as g:
+                return self._confirmed(g, gid)
+        except PermissionError:  # a read-only member: the answer is not shown until confirmed
+            return record
 
     def version(self, gid: str) -> tuple[int, int]:
         """Changes whenever the gate does (FileNotFoundError once it is reset)."""
-        asked = self.path(gid).stat().st_ino
-        try:
-            return asked, self.answers_path(gid).stat().st_size
-        except FileNotFoundError:
-            return asked, 0
-
-    @staticmethod
-    def _read(asked: str, answers: str) -> GateRecord:
-        """The record in file ``asked`` with the lines of file ``answers`` applied."""
-        record = GateRecord.from_json(json.loads(read_bytes(asked)))
-        try:
-            text = read_bytes(answers)
-        except FileNotFoundError:  # not answered yet, in a store made before answers files
-            return record
-        for line in text.split(b"\n")[:-1]:  # the last is empty, or still being written
+        with self.tree.dir("gates") as g:
+            asked = os.stat(f"{check_gate_id(gid)}.json", dir_fd=g, follow_symlinks=False)
             try:
-                entry = json.loads(line)
-            except ValueError:  # torn by a crash: never acknowledged
-                continue
-            record.apply(entry)
-        return record
+                size = os.stat(f"{gid}{ANSWERS}", dir_fd=g, follow_symlinks=False).st_size
+            except FileNotFoundError:
+                size = 0
+        return asked.st_ino, size
 
     def scan(self) -> tuple[list[GateRecord], list[Problem]]:
         """Every record, and every file that is not one (reported, never fatal)."""
         records, problems = [], []
-        directory = self.root / "gates"
-        names = set(os.listdir(directory))
-        for name in sorted(names):
-            record = self._scan_one(directory, name, names)
-            if isinstance(record, GateRecord):
-                records.append(record)
-            elif record:
-                problems.append(Problem(directory / name, record))
+        with self.tree.dir("gates") as g:
+            names = set(os.listdir(g))
+            for name in sorted(names):
+                record = self._scan_one(g, name, names)
+                if isinstance(record, GateRecord):
+                    records.append(record)
+                elif record:
+                    problems.append(Problem(self.root / "gates" / name, record))
         return records, problems
 
-    def _scan_one(self, directory: Path, name: str, names: set[str]) -> GateRecord | str:
+    def _scan_one(self, g: int, name: str, names: set[str]) -> GateRecord | str:
         """The record in file ``name``, or what is wrong with it ("" for no record)."""
         if name.startswith(".") and name.endswith(".tmp"):
             return ""  # a write in progress
@@ -168,32 +187,16 @@ class GateStore:
         if suffix != "json" or not stem:
             return "not a gate record (expected <id>.json)"
         try:
-            record = self._read(f"{directory}/{name}", f"{directory}/{stem}{ANSWERS}")
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            record, unconfirmed = self.files.read(g, stem)
+            return self.get(stem) if unconfirmed else record
+        except (UnsafeFile, InvalidInput, UnknownGate, OSError) as e:
             return f"unreadable gate record: {e}"
-        if record.id != stem:
-            return f"file name does not match its id {record.id!r}"
-        return record
 
     # -- changing -------------------------------------------------------------------
 
-    def _lock(self, gid: str) -> FileLock:
-        return FileLock(self.root / "locks" / f"{gid}.lock", self.file_mode)
-
-    def _clear_answers(self, gid: str) -> None:
-        """An empty answers file, made now so that answering need not create one (and
-        flush the directory); answers left by an interrupted reset are dropped."""
-        fd = open_shared(self.answers_path(gid), os.O_WRONLY | os.O_CLOEXEC, self.file_mode)
-        try:
-            if os.fstat(fd).st_size:  # (a new file needs no flush: lost, it reads as empty)
-                os.ftruncate(fd, 0)
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _answer(self, gid: str, vote: Vote | None, decision: Decision | None) -> None:
-        line = json.dumps(answer(vote, decision), sort_keys=True, separators=(",", ":"))
-        append_durably(self.answers_path(gid), line.encode() + b"\n", self.file_mode)
+    def _lock(self, gid: str, at: int | None = None) -> contextlib.AbstractContextManager[None]:
+        lock = f"{check_gate_id(gid)}.lock"
+        return self.tree.locked("locks", lock, mode=self.file_mode, at=at)
 
     def ask(
         self,
@@ -211,9 +214,11 @@ class GateStore:
         digests = [file_digest(p) for p in paths]
         gid = gate_id(rule, wildcards, digests)
         requested_by = requested_by or current_user()
-        with self._lock(gid):
-            if self.path(gid).exists():
-                return self.get(gid), False
+        with self._lock(gid), self.tree.dir("gates") as g:
+            try:
+                return self._confirmed(g, gid), False
+            except UnknownGate:
+                pass
             record = GateRecord(
                 id=gid,
                 rule=rule,
@@ -224,10 +229,16 @@ class GateStore:
                 requested_by=requested_by,
                 created=time.time(),
             )
-            self._clear_answers(gid)
-            write_json_atomic(self.path(gid), record.to_json(), self.file_mode)
+            check_text(json.dumps(record.to_json(), ensure_ascii=False), "the gate")
+            digest = self.files.create(g, record)
             self.audit.append(
-                "asked", gid, requested_by, via=via, question=spec.question, rule=rule
+                "asked",
+                gid,
+                requested_by,
+                via=via,
+                question=spec.question,
+                rule=rule,
+                record=digest,
             )
             return record, True
 
@@ -253,13 +264,13 @@ class GateStore:
             )
             return error
 
-        with self._lock(gid):
+        with self.tree.dir() as root, self._lock(gid, root), self.tree.dir("gates", at=root) as g:
             try:
-                record = self.get(gid)
+                record = self._confirmed(g, gid)
             except UnknownGate as e:
                 raise refuse(e, "unknown gate") from None
             if record.due():
-                self._apply_timeout(record)
+                self._apply_timeout(g, record)
             if record.decision is not None:
                 d = record.decision
                 raise refuse(
@@ -286,7 +297,9 @@ class GateStore:
                     "self-approval",
                 )
             try:
-                typed = spec.validate_values(choice, values)
+                check_text(comment, "the comment")
+                check_values(values)
+                typed = spec.validate_values(check_text(choice, "the choice"), values)
             except InvalidInput as e:
                 raise refuse(e, "invalid") from None
             now = time.time()
@@ -302,10 +315,12 @@ class GateStore:
                     comment="; ".join(v.comment for v in agreeing if v.comment),
                     gate=gid,
                 )
-            self._answer(gid, vote, record.decision)
-            self.audit.append(
-                "decided" if record.decision else "voted",
+            self.files.answer(
+                g,
                 gid,
+                vote,
+                record.decision,
+                "decided" if record.decision else "voted",
                 actor,
                 via=via,
                 choice=choice,
@@ -320,18 +335,24 @@ class GateStore:
         """The record as it stands now: a timeout that has passed is applied first."""
         record = self.get(gid)
         if record.due():
-            with self._lock(gid):
-                record = self.get(gid)
+            with self._lock(gid), self.tree.dir("gates") as g:
+                record = self._confirmed(g, gid)
                 if record.due():
-                    self._apply_timeout(record)
+                    self._apply_timeout(g, record)
         return record
+
+    def scan_current(self) -> tuple[list[GateRecord], list[Problem]]:
+        """:meth:`scan`, with every timeout that has passed applied."""
+        records, problems = self.scan()
+        expired = {r.id: r for r in self.expire_due(records)}
+        return [expired.get(r.id, r) for r in records], problems
 
     def expire_due(self, records: Iterable[GateRecord] | None = None) -> list[GateRecord]:
         """Apply ``on_timeout`` to every pending gate whose timeout has passed."""
         due = [r for r in (records if records is not None else self.scan()[0]) if r.due()]
         return [record for r in due if (record := self.current(r.id)).status == "expired"]
 
-    def _apply_timeout(self, record: GateRecord) -> None:
+    def _apply_timeout(self, g: int, record: GateRecord) -> None:
         spec = record.spec
         assert spec.on_timeout is not None and spec.timeout is not None
         record.decision = Decision(
@@ -343,16 +364,18 @@ class GateStore:
             timeout=True,
             gate=record.id,
         )
-        self._answer(record.id, None, record.decision)
-        self.audit.append("timeout", record.id, TIMEOUT_ACTOR, choice=spec.on_timeout)
+        self.files.answer(
+            g, record.id, None, record.decision, "timeout", TIMEOUT_ACTOR, choice=spec.on_timeout
+        )
 
     def reset(self, gid: str, *, actor: str | None = None, via: str | None = None) -> None:
         """Forget a gate (archived): its job asks anew."""
         actor = actor or current_user()
-        with self._lock(gid):
-            record = self.get(gid)
-            archived = self.root / "archive" / f"{gid}.{int(time.time() * 1000)}.json"
-            os.replace(self.path(gid), archived)  # first: the gate is gone at once
+        with self._lock(gid), self.tree.dir("gates") as g, self.tree.dir("archive") as a:
+            record = self._confirmed(g, gid)
+            archived = f"{gid}.{int(time.time() * 1000)}"
+            # first: the gate is gone at once (a link in its place is moved, not followed)
+            os.rename(f"{gid}.json", f"{archived}.json", src_dir_fd=g, dst_dir_fd=a)
             with contextlib.suppress(FileNotFoundError):
-                os.replace(self.answers_path(gid), archived.with_suffix(ANSWERS))
+                os.rename(f"{gid}{ANSWERS}", f"{archived}{ANSWERS}", src_dir_fd=g, dst_dir_fd=a)
             self.audit.append("reset", gid, actor, via=via or default_via(), was=record.status)

@@ -41,9 +41,10 @@ FORMS = (
     "mattermost:https://<server>/hooks/<id>, email:<address>"
 )
 HTTP_KINDS = ("webhook", "slack", "mattermost")
-_EMAIL = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+$")
-_VAR = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$")
-_AS = re.compile(r"^(.*?)\s+as\s+([A-Za-z0-9._@-]{1,64})$")
+# matched whole (fullmatch): '$' would also match before a trailing newline
+_EMAIL = re.compile(r"[^@\s<>,;:\"]+@[^@\s<>,;:\"]+")
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_AS = re.compile(r"(.*?)\s+as\s+([A-Za-z0-9._@-]{1,64})")
 
 
 def redact_url(url: str) -> str:
@@ -62,7 +63,7 @@ def redact_url(url: str) -> str:
 
 
 def _is_email(text: str) -> bool:
-    return _EMAIL.match(text) is not None
+    return _EMAIL.fullmatch(text) is not None
 
 
 def _has_space(text: str) -> bool:
@@ -108,7 +109,7 @@ def parse_target(
         raise InvalidInput(f"{origin}: {item!r} is not a notification target; use {FORMS}")
     text = item.strip()
     act_as = None
-    if found := _AS.match(text):
+    if found := _AS.fullmatch(text):
         text, act_as = found.group(1).strip(), found.group(2)
     kind, sep, address = text.partition(":")
     kind, address = kind.strip().lower(), address.strip()
@@ -119,7 +120,7 @@ def parse_target(
     if not sep or kind not in (*HTTP_KINDS, "email"):
         raise bad("does not start with webhook:, slack:, mattermost: or email:")
     if address.startswith("$"):
-        var = _VAR.match(address)
+        var = _VAR.fullmatch(address)
         if var is None:
             raise bad("names no environment variable (write $NAME or ${NAME})")
         name = var.group(1) or var.group(2)

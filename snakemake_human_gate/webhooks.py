@@ -1,15 +1,8 @@
-"""Signed webhook requests (GitHub/Slack style) and the senders allowed to make them.
-
-A sender (a chat bot, a CI job) signs ``f"{timestamp}.".encode() + body`` with
-HMAC-SHA256 under its secret and sends::
-
-    X-Gate-Sender: <name>
-    X-Gate-Timestamp: <unix seconds>
-    X-Gate-Signature-256: sha256=<64 lowercase hex digits>
+"""The senders allowed to make signed requests (GitHub/Slack style), and the memory of
+the signatures accepted. What a request signs, and its check: :mod:`.signatures`.
 
 The HMAC key is the secret exactly as :meth:`WebhookSecrets.add` returned it (its ASCII
-bytes, as GitHub does), so a shell sender needs only
-``printf '%s.%s' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET"``.
+bytes, as GitHub does), so a shell sender needs only ``openssl dgst -sha256 -hmac``.
 
 The signature covers the timestamp, so an old request cannot be given a fresh one, and
 requests more than ``window`` seconds from the server's clock are refused. Within the
@@ -24,9 +17,7 @@ Secrets are stored as they are (HMAC needs them) in ``<root>/auth/webhooks.json`
 
 import contextlib
 import hashlib
-import hmac
 import os
-import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -34,83 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .auth import (
-    SECRET_DIR_MODE,
-    SECRET_FILE_MODE,
-    AuthError,
-    auth_dir,
-    check_name,
-    private_lock,
-    read_entries,
-    write_entries,
-)
+from .auth import AuthError, check_name, read_entries, write_entries
 from .errors import InvalidInput
+from .private import SECRET_FILE_MODE, PrivateFiles
+from .signatures import DEFAULT_WINDOW, SENDER_HEADER, Target, header, verify_request
 
-SENDER_HEADER = "X-Gate-Sender"
-TIMESTAMP_HEADER = "X-Gate-Timestamp"
-SIGNATURE_HEADER = "X-Gate-Signature-256"
-DEFAULT_WINDOW = 300.0
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})")  # one spelling: no malleable variants
 WEBHOOKS_SCHEMA = 1
-
-
-def signature(secret: bytes, body: bytes, timestamp: str) -> str:
-    return hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def sign_request(secret: bytes, body: bytes, timestamp: int) -> dict[str, str]:
-    """The timestamp and signature headers of a request carrying ``body``."""
-    stamp = str(int(timestamp))
-    return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: f"sha256={signature(secret, body, stamp)}"}
-
-
-def header(headers: Mapping[str, str], name: str) -> str:
-    """The one value of a header, whatever the case of its name."""
-    values = [value for key, value in headers.items() if key.lower() == name.lower()]
-    if not values:
-        raise AuthError(f"missing header {name}", "missing-header")
-    if len(values) > 1:
-        raise AuthError(f"header {name} is given {len(values)} times", "malformed-header")
-    return str(values[0])
-
-
-def verify_request(
-    secret: bytes,
-    headers: Mapping[str, str],
-    body: bytes,
-    now: float,
-    window: float = DEFAULT_WINDOW,
-) -> None:
-    """Refuse (AuthError) unless ``headers`` sign exactly ``body``, within ``window`` s of now.
-
-    The signature is checked before the clock, so a stale or future timestamp means an
-    authentic request that is late (a replay?) or early (a skewed clock).
-    """
-    stamp = header(headers, TIMESTAMP_HEADER)
-    signed = header(headers, SIGNATURE_HEADER)
-    if not _TIMESTAMP.fullmatch(stamp):
-        raise AuthError(f"malformed {TIMESTAMP_HEADER}: expected unix seconds", "malformed-header")
-    match = _SIGNATURE.fullmatch(signed)
-    if not match:
-        raise AuthError(
-            f"malformed {SIGNATURE_HEADER}: expected sha256=<64 lowercase hex digits>",
-            "malformed-header",
-        )
-    if not hmac.compare_digest(signature(secret, body, stamp).encode(), match[1].encode()):
-        raise AuthError("bad signature: body, timestamp or secret differ", "bad-signature")
-    age = now - int(stamp)
-    if age > window:
-        raise AuthError(
-            f"stale request: signed {age:.0f} s ago, over the {window:g} s allowed (a replay?)",
-            "stale-timestamp",
-        )
-    if age < -window:
-        raise AuthError(
-            f"request signed {-age:.0f} s in the future, over the {window:g} s allowed: "
-            "check the sender's clock",
-            "future-timestamp",
-        )
+SENDERS = "webhooks.json"
+SEEN = "seen-signatures"
 
 
 @dataclass(frozen=True)
@@ -125,10 +47,9 @@ class WebhookSecrets:
     """The configured senders: name -> secret and user, in ``<root>/auth/webhooks.json``."""
 
     def __init__(self, root: Path, share: str) -> None:
-        directory = auth_dir(root, share)
-        self.path = directory / "webhooks.json"
-        self.seen = directory / "seen-signatures"
-        self._lock = private_lock(directory, "webhooks")
+        self.files = PrivateFiles(root, share)
+        self.path = self.files.path(SENDERS)
+        self.seen = self.files.path(SEEN)
         self._pruned = 0.0  # when seen signatures were last pruned (by this process)
 
     def add(self, name: str, user: str, *, now: float | None = None) -> str:
@@ -136,7 +57,7 @@ class WebhookSecrets:
         check_name(name, "sender name")
         check_name(user)
         secret = secrets.token_hex(32)
-        with self._lock:
+        with self.files.lock(SENDERS):
             senders = self._senders()
             if name in senders:
                 raise InvalidInput(f"sender {name!r} exists: remove it first to replace it")
@@ -153,7 +74,7 @@ class WebhookSecrets:
         return WebhookSender(name, entry["secret"].encode(), entry["user"], entry["created"])
 
     def remove(self, name: str) -> None:
-        with self._lock:
+        with self.files.lock(SENDERS):
             senders = self._senders()
             if senders.pop(name, None) is None:
                 raise InvalidInput(f"no sender {name!r}: see 'snakemake-gate webhook list'")
@@ -167,12 +88,23 @@ class WebhookSecrets:
         self,
         headers: Mapping[str, str],
         body: bytes,
+        *,
+        target: Target,
         now: float,
         window: float = DEFAULT_WINDOW,
+        accept_v1: bool = False,
     ) -> WebhookSender:
         """The sender the request names, once its signature and timestamp are verified."""
         sender = self.get(header(headers, SENDER_HEADER))
-        verify_request(sender.secret, headers, body, now, window)
+        verify_request(
+            sender.secret,
+            headers,
+            body,
+            target=target,
+            now=now,
+            window=window,
+            accept_v1=accept_v1,
+        )
         return sender
 
     def first_use(self, signed: str, now: float, window: float = DEFAULT_WINDOW) -> None:
@@ -181,31 +113,27 @@ class WebhookSecrets:
         A signature is kept for twice the window after it was accepted (its timestamp
         may have been up to a window ahead); after that its request is refused as stale.
         """
-        path = self.seen / hashlib.sha256(signed.encode()).hexdigest()
+        name = hashlib.sha256(signed.encode()).hexdigest()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
+        with self.files.dir(SEEN, create=True) as seen:
             try:
-                fd = os.open(path, flags, SECRET_FILE_MODE)
-            except FileNotFoundError:  # the first signed request of this store
-                with contextlib.suppress(FileExistsError):
-                    self.seen.mkdir(mode=SECRET_DIR_MODE)
-                fd = os.open(path, flags, SECRET_FILE_MODE)
-        except FileExistsError:
-            raise AuthError("this signed request was received before", "replayed") from None
-        os.close(fd)
-        if now - self._pruned > window:
-            self._pruned = now
-            self._forget_seen(before=now - 2 * window)
+                os.close(os.open(name, flags, SECRET_FILE_MODE, dir_fd=seen))
+            except FileExistsError:
+                raise AuthError("this signed request was received before", "replayed") from None
+            if now - self._pruned > window:
+                self._pruned = now
+                self._forget_seen(seen, before=now - 2 * window)
 
-    def _forget_seen(self, before: float) -> None:
-        with os.scandir(self.seen) as entries:
+    @staticmethod
+    def _forget_seen(seen: int, before: float) -> None:
+        with os.scandir(seen) as entries:
             for entry in entries:
                 with contextlib.suppress(FileNotFoundError):
                     if entry.stat(follow_symlinks=False).st_mtime < before:
-                        os.unlink(entry.path)
+                        os.unlink(entry.name, dir_fd=seen)
 
     def _senders(self) -> dict[str, dict[str, Any]]:
-        return read_entries(self.path, "senders", {"secret", "user", "created"})
+        return read_entries(self.files, SENDERS, "senders", {"secret", "user", "created"})
 
     def _save(self, senders: dict[str, dict[str, Any]]) -> None:
-        write_entries(self.path, "senders", WEBHOOKS_SCHEMA, senders)
+        write_entries(self.files, SENDERS, "senders", WEBHOOKS_SCHEMA, senders)

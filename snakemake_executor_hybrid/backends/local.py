@@ -81,6 +81,7 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
         self._sampler = Sampler()
         self._used: dict[Any, Usage] = {}  # jobid -> what the finished job used
         self._in_groups: set[Any] = set()  # jobids of pipe-group members running
+        self._doomed: set[Any] = set()  # jobids that must not start (their group failed)
         super().__init__(host.workflow, host.logger)
 
     def __post_init__(self) -> None:
@@ -145,6 +146,12 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
             self._in_groups.update(members)
             try:
                 super().run_group_job(job)
+            except BaseException:
+                # Snakemake kills the members' shells when one fails, but a member that
+                # had not started its shell yet would start it and block on its pipe
+                # for ever (a reader of a FIFO whose writer is gone): stop those too.
+                self._stop(members)
+                raise
             finally:
                 self._in_groups.difference_update(members)
 
@@ -174,7 +181,7 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
     def _tracked(self, jobid: Any) -> Iterator[None]:
         """Register a job's process for cancel, and measure what it uses."""
         with self._running_lock:
-            if self._cancelled.is_set():
+            if self._cancelled.is_set() or jobid in self._doomed:
                 # what Snakemake's local executor treats as a job stopped on request
                 raise KeyboardInterrupt(f"job {jobid}: cancelled before it started")
             self._running[jobid] = None
@@ -212,17 +219,33 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
         return process
 
     def cancel(self) -> None:
-        """Start nothing more, stop what runs, then wait for the workers.
+        """Start nothing more, stop what runs, then wait for the workers."""
+        self._cancelled.set()
+        self._stop(None)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        # Snakemake is done with every job; a process still running is a leftover
+        self._stop(None)
+        super().shutdown()
+
+    def _stop(self, jobids: set[Any] | None) -> None:
+        """Stop the running jobs ``jobids`` (all: None) and keep them from starting.
 
         An in-process job may be between taking its cores and starting its shell
         command: keep looking for that command until the job ends (bounded).
         """
-        self._cancelled.set()
+        with self._running_lock:
+            self._doomed.update(jobids or ())
         deadline = time.monotonic() + CANCEL_GRACE_SECONDS
         stopped: set[int] = set()
         while True:
             with self._running_lock:
-                running = dict(self._running)
+                running = {
+                    jobid: process
+                    for jobid, process in self._running.items()
+                    if jobids is None or jobid in jobids
+                }
             if not running or time.monotonic() > deadline:
                 break
             for jobid, process in running.items():
@@ -234,7 +257,6 @@ class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
                             os.killpg(process.pid, signal.SIGTERM)
                     stopped.add(process.pid)
             time.sleep(0.05)
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class GroupJobFailed(Exception):

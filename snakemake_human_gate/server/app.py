@@ -17,9 +17,19 @@ from starlette.exceptions import HTTPException
 
 from ..auth import FailureLimiter, TokenStore
 from ..links import LinkSigner
+from ..signatures import DEFAULT_WINDOW
 from ..store import GateStore
-from ..webhooks import DEFAULT_WINDOW, WebhookSecrets
-from .asgi import Authenticate, SecurityHeaders, on_http_error, on_refused, validation_handler
+from ..storefs import UnsafeFile
+from ..webhooks import WebhookSecrets
+from .asgi import (
+    Authenticate,
+    SafeJSONResponse,
+    SecurityHeaders,
+    on_http_error,
+    on_refused,
+    on_unsafe_file,
+    validation_handler,
+)
 from .gates import Gates
 from .linkpages import LinkPages
 from .routes import api_router, link_router
@@ -46,8 +56,11 @@ def create_app(
     max_failures: int = DEFAULT_MAX_FAILURES,
     failure_window: float = DEFAULT_FAILURE_WINDOW,
     signature_window: float = DEFAULT_WINDOW,
+    accept_v1_signatures: bool = False,
 ) -> FastAPI:
-    """The server over the gate store at ``store_dir`` (created if missing)."""
+    """The server over the gate store at ``store_dir`` (created if missing).
+    ``accept_v1_signatures``: signed requests of the old form (not bound to the path)
+    count on ``POST /hooks/decision``, while senders move to ``v2``."""
     store = GateStore(Path(store_dir))
     guard = Guard(
         store,
@@ -55,6 +68,7 @@ def create_app(
         WebhookSecrets(store.root, store.share),
         FailureLimiter(max_failures, failure_window),
         signature_window,
+        accept_v1_signatures,
     )
     gates = Gates(store, guard, public_url)
     links = LinkPages(store, guard, LinkSigner(store.root, store.share), public_url)
@@ -66,11 +80,13 @@ def create_app(
         docs_url=None,  # Swagger UI would load scripts from a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
+        default_response_class=SafeJSONResponse,
     )
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(Refused, on_refused)
     app.add_exception_handler(RequestValidationError, validation_handler(guard))
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(UnsafeFile, on_unsafe_file)
     app.include_router(api_router(gates, Authenticate(guard, max_body)))
     app.include_router(link_router(links))
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")

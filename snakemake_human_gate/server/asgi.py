@@ -1,6 +1,7 @@
 """What sits between HTTP and the gate operations: reading the body within a limit,
 the authentication dependency, security headers, and refusals as answers."""
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -14,12 +15,15 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InvalidInput
+from ..signatures import Target
+from ..text import scrub
 from .security import Caller, Guard, Refused, known_id
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 DRAIN_FACTOR = 16  # an oversized body is read (and dropped) up to this many times the limit
 DASHBOARD_POLICY = (
-    "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _HEADERS = {
@@ -29,6 +33,14 @@ _HEADERS = {
     "Content-Security-Policy": DASHBOARD_POLICY,
 }
 bearer = HTTPBearer(auto_error=False, description="a token from 'snakemake-gate token create'")
+
+
+def target_of(request: Request) -> Target:
+    """What a signature of this request must cover: its method, its path as sent
+    (percent-encoded) and its query."""
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    query = request.scope.get("query_string", b"")
+    return Target(request.method, raw.decode("latin-1"), query.decode("latin-1"))
 
 
 def client_of(request: Request) -> str:
@@ -78,13 +90,26 @@ class Authenticate:
         return await run_in_threadpool(both)
 
     def _authenticate(self, request: Request, body: bytes | None) -> Caller:
-        caller = self.guard.authenticate(request.headers, body, client_of(request))
+        caller = self.guard.authenticate(
+            request.headers, body, client_of(request), target_of(request)
+        )
         request.state.caller = caller  # for refusals audited after authentication
         return caller
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON as UTF-8; a lone surrogate in the content (text stored by an earlier version,
+    which could not be encoded) is sent as U+FFFD instead of failing the answer."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return super().render(scrub(content))
+
+
 def problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> Any:
-    return JSONResponse({"detail": detail, "reason": code}, status, headers=headers)
+    return SafeJSONResponse({"detail": detail, "reason": code}, status, headers=headers)
 
 
 async def on_refused(request: Request, error: Exception) -> Any:
@@ -113,6 +138,15 @@ def validation_handler(guard: Guard) -> Any:
         return problem(422, "invalid", detail)
 
     return on_invalid
+
+
+async def on_unsafe_file(request: Request, error: Exception) -> Any:
+    """A link, a FIFO or a device found in the store: a fault of the store, not of the
+    request. Nothing was done; the server's log names the file (the answer does not)."""
+    logger.error("%s", error)
+    return problem(
+        500, "unsafe-store-file", "the store holds a file the server refuses: see its log"
+    )
 
 
 async def on_http_error(request: Request, error: Exception) -> Any:

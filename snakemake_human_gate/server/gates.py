@@ -9,16 +9,16 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import GateError, InvalidInput, UnknownGate
-from ..record import GateRecord, check_gate_id
+from ..record import GateRecord, check_gate_id, timestamp
 from ..store import GateStore
+from ..storefs import UnsafeFile, open_regular
 from .payload import MalformedRequest, check_decision, parse_body, parse_named_body
 from .security import ArtifactChanged, Caller, Guard, Refused
-from .views import artifact_kind, gate_view, media_type
+from .views import gate_view, inline, media_type
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +56,17 @@ class Gates:
         except UnknownGate as e:
             raise self.guard.refuse(e, caller, gid) from None
         except InvalidInput as e:  # the file is not a gate record: the server's problem
-            logger.error("%s", e)
-            raise Refused(500, "bad-record", f"{e}: see 'snakemake-gate list'") from None
+            logger.error("%s", e)  # the file's path: for the server's log, not for clients
+            detail = f"gate {gid} cannot be read: see the server's log and 'snakemake-gate list'"
+            raise Refused(500, "bad-record", detail) from None
 
     def list(self, caller: Caller, status: str) -> dict[str, Any]:
-        records, _ = self.store.scan()
-        expired = {r.id: r for r in self.store.expire_due(records)}
-        records = [expired.get(r.id, r) for r in records]
+        records, _ = self.store.scan_current()
         now = time.time()
         pending = sorted((r for r in records if r.decision is None), key=lambda r: r.created)
         decided = sorted(
             (r for r in records if r.decision is not None),
-            key=lambda r: _timestamp(r.decision.at) if r.decision else 0.0,
+            key=lambda r: timestamp(r.decision.at, 0.0) if r.decision else 0.0,
             reverse=True,
         )
         if status == "pending":
@@ -76,7 +75,7 @@ class Gates:
             chosen = decided
         else:
             recent = [
-                r for r in decided if r.decision and _timestamp(r.decision.at) >= now - RECENT
+                r for r in decided if r.decision and timestamp(r.decision.at, 0.0) >= now - RECENT
             ]
             chosen = pending + recent
         return {"gates": [gate_view(r, caller.user, self.public_url, now) for r in chosen]}
@@ -94,8 +93,9 @@ class Gates:
         item = record.inputs[index]
         path = Path(item["path"])
         try:
-            with open(path, "rb") as f:
-                if os.fstat(f.fileno()).st_size > MAX_ARTIFACT:
+            with os.fdopen(open_regular(path), "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > MAX_ARTIFACT:
                     raise self.guard.refuse(
                         InvalidInput(
                             f"artifact {index} is over {MAX_ARTIFACT} bytes: read {path} "
@@ -105,10 +105,16 @@ class Gates:
                         gid,
                         reason="artifact too large",
                     )
-                data = f.read(MAX_ARTIFACT + 1)
+                data = f.read(size)  # what it had when opened: the digest says if it changed
         except OSError as e:
             error = UnknownGate(f"artifact {index} of gate {gid} cannot be read: {e.strerror}")
             raise self.guard.refuse(error, caller, gid, reason="artifact gone") from None
+        except UnsafeFile as e:  # a FIFO or a device: never what the gate was asked about
+            changed = ArtifactChanged(
+                f"artifact {index} of gate {gid} ({path.name}) is {e.found}, not the file "
+                "the gate was asked about"
+            )
+            raise self.guard.refuse(changed, caller, gid) from None
         digest = hashlib.sha256(data).hexdigest()
         if digest != item["sha256"]:
             changed = ArtifactChanged(
@@ -116,8 +122,7 @@ class Gates:
                 "asked: the gate is about its old content; rerun the workflow to ask anew"
             )
             raise self.guard.refuse(changed, caller, gid)
-        kind = artifact_kind(item["path"])
-        return Artifact(data, media_type(item["path"]), path.name, digest, kind != "other")
+        return Artifact(data, media_type(item["path"]), path.name, digest, inline(item["path"]))
 
     def decide(self, caller: Caller, gid: str, raw: bytes) -> dict[str, Any]:
         record = self.record(caller, gid)
@@ -150,10 +155,3 @@ class Gates:
         except GateError as e:  # the store audited it
             raise self.guard.refuse(e, caller, gid, audited=True) from None
         return self.view(record, caller)
-
-
-def _timestamp(text: str) -> float:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0

@@ -1,21 +1,28 @@
 """Read a decision request body: JSON bytes in, a checked request or a refusal out.
 
-Pure functions, no I/O. Two kinds of refusal:
+Pure functions, no I/O. Bodies are parsed by pydantic's JSON parser, which (unlike
+Python's) refuses strings that are not Unicode: a lone surrogate escape such as
+``"\\udc00"``. Two kinds of refusal:
 
 - :class:`MalformedRequest` (HTTP 400): the bytes are not a decision request at all
   (not UTF-8 JSON, not an object, a member missing or of the wrong type, an unknown
   member, too deeply nested);
 - :class:`~snakemake_human_gate.errors.InvalidInput` (HTTP 422): a well-formed request
-  the gate refuses (a choice it does not offer, a field it does not have, a value of
-  the wrong type or out of bounds); the message names the field.
+  the gate refuses (a string that is not Unicode text, a choice it does not offer, a
+  field it does not have, a value of the wrong type, out of bounds or not finite); the
+  message names the field.
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import from_json
+
 from ..errors import GateError, InvalidInput
 from ..spec import GateSpec
+from ..text import is_unicode
 
 MAX_TEXT = 10_000  # characters of a comment
 MAX_NAME = 200  # characters of a choice, a field name or a gate id
@@ -41,21 +48,39 @@ def _refuse_constant(name: str) -> Any:
 
 
 def read_object(raw: bytes) -> dict[str, Any]:
-    """The JSON object in ``raw``; MalformedRequest for anything else."""
+    """The JSON object in ``raw``; MalformedRequest for anything else, InvalidInput for
+    a string that is not Unicode text."""
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except UnicodeDecodeError:
-        raise MalformedRequest("the body is not UTF-8 text") from None
-    except RecursionError:
-        raise MalformedRequest("the body is nested too deeply") from None
-    except ValueError as e:  # JSONDecodeError, NaN/Infinity, over-long integers
-        raise MalformedRequest(f"the body is not valid JSON: {e}") from None
+        data = from_json(raw, allow_inf_nan=False)
+    except ValueError as e:
+        raise _unreadable(raw, e) from None
     if not isinstance(data, dict):
         raise MalformedRequest(
             f'the body must be a JSON object like {{"choice": "approve"}}, '
             f"not {type(data).__name__}"
         )
     return data
+
+
+def _unreadable(raw: bytes, error: ValueError) -> GateError:
+    """Why the parser refused ``raw``, for people: not UTF-8, too deep, not JSON, or (what
+    Python's own parser would let through) a lone surrogate in a string."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return MalformedRequest("the body is not UTF-8 text")
+    if "recursion limit" in str(error):
+        return MalformedRequest("the body is nested too deeply")
+    try:
+        lenient = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError, NaN/Infinity, over-long integers
+        return MalformedRequest(f"the body is not valid JSON: {error}")
+    if not is_unicode(json.dumps(lenient, ensure_ascii=False)):
+        return InvalidInput(
+            "a string in the body is not valid Unicode text: it holds a lone surrogate "
+            "(\\uD800-\\uDFFF escapes are allowed only as pairs)"
+        )
+    return MalformedRequest(f"the body is not valid JSON: {error}")
 
 
 def parse_body(raw: bytes) -> DecisionRequest:
@@ -106,6 +131,8 @@ def _check_value(name: str, value: Any) -> None:
         raise InvalidInput(f"field '{shown}': give a number, a string or true/false")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _MAX_INT:
         raise InvalidInput(f"field '{shown}': {str(value)[:20]}... is out of range")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"field '{shown}': {value} is not a finite number")
 
 
 def check_decision(request: DecisionRequest, spec: GateSpec) -> DecisionRequest:
@@ -116,7 +143,3 @@ def check_decision(request: DecisionRequest, spec: GateSpec) -> DecisionRequest:
         raise InvalidInput(f"a field value does not fit the gate's fields: {e}") from None
     return DecisionRequest(request.choice, typed, request.comment)
 
-
-def parse_decision(raw: bytes, spec: GateSpec) -> DecisionRequest:
-    """``raw`` as a decision on a gate with ``spec``: MalformedRequest or InvalidInput."""
-    return check_decision(parse_body(raw), spec)

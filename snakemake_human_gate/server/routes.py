@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -14,12 +14,13 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from ..errors import InvalidInput, UnknownGate
-from .asgi import Authenticate, bearer, client_of
+from ..text import scrub
+from .asgi import Authenticate, SafeJSONResponse, bearer, client_of
 from .gates import Gates
 from .linkpages import LinkPages
 from .pages import PAGE_POLICY, Page, render
 from .schemas import DecisionBody, GateDetail, GateList, GateView, HookDecisionBody, Me, Problem
-from .security import Caller, MethodNotAllowed, known_id
+from .security import Caller, MethodNotAllowed, UnsupportedMediaType, known_id
 from .views import MEDIA_TYPES, TEXT
 
 ARTIFACT_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
@@ -34,6 +35,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "no such gate (or artifact)",
         409: "already decided (or the artifact changed since the gate was asked)",
         413: "request body over the server's limit",
+        415: "a body that is not sent as Content-Type: application/json",
         422: "an invalid value; the message names the field",
         429: "too many failed authentications from this client; see Retry-After",
     }
@@ -47,7 +49,8 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _html(page: Page) -> HTMLResponse:
-    return HTMLResponse(render(page), page.status, headers={"Content-Security-Policy": PAGE_POLICY})
+    html = scrub(render(page))  # a record written before text was checked: shown, not fatal
+    return HTMLResponse(html, page.status, headers={"Content-Security-Policy": PAGE_POLICY})
 
 
 def api_router(gates: Gates, auth: Authenticate) -> APIRouter:
@@ -74,12 +77,20 @@ def api_router(gates: Gates, auth: Authenticate) -> APIRouter:
 
         def work(caller: Caller, raw: bytes) -> Any:
             refuse_query(request, caller)
+            media = request.headers.get("content-type", "").partition(";")[0].strip()
+            if media.lower() != "application/json":
+                error = UnsupportedMediaType(
+                    f"the body must be sent as Content-Type: application/json, not "
+                    f"{media[:100] or 'without a Content-Type'}"
+                )
+                gate = known_id(request.path_params.get("gate_id", ""))
+                raise gates.guard.refuse(error, caller, gate)
             return decide(caller, raw)
 
-        return JSONResponse(await auth.then(request, work))
+        return SafeJSONResponse(await auth.then(request, work))
 
     router = APIRouter()
-    decide = _problems(400, 401, 403, 404, 409, 413, 422, 429)
+    decide = _problems(400, 401, 403, 404, 409, 413, 415, 422, 429)
 
     @router.get(
         "/api/me",
@@ -145,6 +156,7 @@ def api_router(gates: Gates, auth: Authenticate) -> APIRouter:
                 "X-Gate-Artifact-Sha256": artifact.sha256,
                 "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(artifact.name)}",
                 "Content-Security-Policy": ARTIFACT_POLICY,
+                "X-Content-Type-Options": "nosniff",
             },
         )
 

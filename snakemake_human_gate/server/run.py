@@ -38,6 +38,7 @@ class AppOptions:
     max_body: int = DEFAULT_MAX_BODY
     max_failures: int = DEFAULT_MAX_FAILURES
     failure_window: float = DEFAULT_FAILURE_WINDOW
+    accept_v1_signatures: bool = False
 
     def create(self) -> FastAPI:
         options = asdict(self)
@@ -83,6 +84,12 @@ def check(options: ServeOptions) -> list[str]:
             f"serving plain HTTP on {options.host}: tokens, signatures and links cross the "
             "network unencrypted; use --tls-cert/--tls-key or a reverse proxy with TLS "
             "(docs/webhook.md)"
+        )
+    if options.app.accept_v1_signatures:
+        warnings.append(
+            "accepting old 'sha256=' signatures on POST /hooks/decision: they do not bind "
+            "the method and path; move every sender to 'v2=' (docs/webhook.md), then drop "
+            "--accept-v1-signatures"
         )
     return warnings
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from ..auth import AuthError, FailureLimiter, TokenStore, TooManyFailures
 from ..errors import Conflict, GateError, InvalidInput, NotPermitted, UnknownGate
 from ..record import check_gate_id
+from ..signatures import DEFAULT_WINDOW, SENDER_HEADER, SIGNATURE_HEADER, Target, header
 from ..store import GateStore
-from ..webhooks import DEFAULT_WINDOW, SENDER_HEADER, SIGNATURE_HEADER, WebhookSecrets, header
+from ..webhooks import WebhookSecrets
 from .payload import MalformedRequest
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,10 @@ class MethodNotAllowed(GateError):
     """The path exists, but not for this method (HTTP 405)."""
 
 
+class UnsupportedMediaType(GateError):
+    """A body that should be JSON is sent as something else (HTTP 415)."""
+
+
 class ArtifactChanged(Conflict):
     """The artifact's file no longer has the content the gate asked about (HTTP 409)."""
 
@@ -58,6 +63,7 @@ _MAPPING: list[tuple[type[GateError], int, str, str]] = [
     (BodyTooLarge, 413, "too-large", "body too large"),
     (UnknownGate, 404, "not-found", "unknown gate"),
     (MethodNotAllowed, 405, "method-not-allowed", "method not allowed"),
+    (UnsupportedMediaType, 415, "unsupported-media-type", "unsupported media type"),
     (ArtifactChanged, 409, "artifact-changed", "artifact changed"),
     (Conflict, 409, "already-decided", "already decided"),
     (NotPermitted, 403, "not-permitted", "not permitted"),
@@ -111,19 +117,23 @@ class Guard:
     webhooks: WebhookSecrets
     limiter: FailureLimiter
     window: float = DEFAULT_WINDOW  # seconds a signed request stays valid
+    accept_v1: bool = False  # signatures of the old form, on POST /hooks/decision only
     _lockouts: dict[str, float] = field(default_factory=dict)  # client -> audited until
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- authentication -------------------------------------------------------------
 
-    def authenticate(self, headers: Mapping[str, str], body: bytes | None, client: str) -> Caller:
-        """The caller, or Refused (401, 413, 429). ``body`` None: it was over the limit."""
+    def authenticate(
+        self, headers: Mapping[str, str], body: bytes | None, client: str, target: Target
+    ) -> Caller:
+        """The caller, or Refused (401, 413, 429). ``body`` None: it was over the limit;
+        ``target``: the request's method, path and query (what a signature covers)."""
         now = time.time()
         self.check_limit(client, now)
         if any(key.lower() == "authorization" for key in headers):
             return self._bearer(headers, body, client, now)
         if any(key.lower() == SENDER_HEADER.lower() for key in headers):
-            return self._signed(headers, body, client, now)
+            return self._signed(headers, body, client, now, target)
         raise self.failed(AuthError("no credentials", "no-credentials"), client, now)
 
     def _bearer(
@@ -142,7 +152,12 @@ class Guard:
         return caller
 
     def _signed(
-        self, headers: Mapping[str, str], body: bytes | None, client: str, now: float
+        self,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        client: str,
+        now: float,
+        target: Target,
     ) -> Caller:
         if body is None:  # cannot be verified: as good as a failed attempt
             self.limiter.record_failure(client, now)
@@ -151,7 +166,14 @@ class Guard:
                 Caller(UNKNOWN_ACTOR, f"webhook@{client}", client),
             )
         try:
-            sender = self.webhooks.authenticate(headers, body, now, self.window)
+            sender = self.webhooks.authenticate(
+                headers,
+                body,
+                target=target,
+                now=now,
+                window=self.window,
+                accept_v1=self.accept_v1,
+            )
             self.webhooks.first_use(header(headers, SIGNATURE_HEADER), now, self.window)
         except AuthError as e:
             raise self.failed(e, client, now) from None
@@ -171,6 +193,8 @@ class Guard:
         """A failed authentication: counted against the client, audited, answered alike."""
         self.limiter.record_failure(client, now)
         self._audit(error, UNKNOWN_ACTOR, f"http@{client}", client, None, auth=error.reason)
+        if error.reason == "old-signature":  # authentic, in a form no longer taken: say so
+            return Refused(401, error.reason, str(error), {"WWW-Authenticate": "Bearer"})
         return Refused(401, "unauthenticated", UNAUTHENTICATED, {"WWW-Authenticate": "Bearer"})
 
     def _first_of_lockout(self, client: str, now: float, retry_after: float) -> bool:

@@ -27,6 +27,7 @@ MEDIA_TYPES = {
     ".tsv": "text/tab-separated-values; charset=utf-8",
 }
 TEXT = "text/plain; charset=utf-8"
+SCRIPTABLE = {".svg"}  # shown as images, but documents that can run script
 BINARY = "application/octet-stream"
 
 
@@ -43,6 +44,13 @@ def media_type(path: str) -> str:
     if kind == "other":
         return BINARY
     return MEDIA_TYPES.get(suffix, TEXT)
+
+
+def inline(path: str) -> bool:
+    """Whether a browser may show the file when its URL is opened: not a kind it would
+    run script in (HTML is "other"; SVG is an image that can hold script), which is only
+    ever a download (the dashboard shows SVG as an <img> from a data: URL)."""
+    return artifact_kind(path) != "other" and Path(path).suffix.lower() not in SCRIPTABLE
 
 
 def _size(path: str) -> int | None:

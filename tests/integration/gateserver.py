@@ -16,12 +16,17 @@ import requests
 import uvicorn
 
 from snakemake_human_gate import gate
+from snakemake_human_gate.auth import TokenStore
+from snakemake_human_gate.links import LinkSigner
 from snakemake_human_gate.record import GateRecord
 from snakemake_human_gate.server.app import create_app
+from snakemake_human_gate.signatures import SENDER_HEADER, Target, sign_request
 from snakemake_human_gate.spec import GateSpec
 from snakemake_human_gate.store import GateStore
+from snakemake_human_gate.webhooks import WebhookSecrets
 
 GATE_CLI = [sys.executable, "-m", "snakemake_human_gate"]
+MAX_BODY = 4096  # of the ``server`` fixture
 _ANNOUNCED = re.compile(r"serving .* at (https?://[^/\s]+)")
 
 
@@ -125,3 +130,63 @@ def audit(store: GateStore) -> list[dict[str, Any]]:
 
 def json_bytes(data: Any) -> bytes:
     return json.dumps(data).encode()
+
+
+class Server:
+    """A live server over a fresh store, with tokens for alice, bob, eve and runner."""
+
+    def __init__(self, root: Path, url: str) -> None:
+        self.url = url
+        self.store = GateStore(root / "gates")
+        self.workdir = root
+        tokens = TokenStore(self.store.root, self.store.share)
+        self.tokens = {user: tokens.create(user) for user in ("alice", "bob", "eve", "runner")}
+        self.webhooks = WebhookSecrets(self.store.root, self.store.share)
+        self.secret = self.webhooks.add("chatbot", "alice").encode()
+        self.links = LinkSigner(self.store.root, self.store.share)
+
+    def auth(self, user: str = "alice") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def get(self, path: str, user: str | None = "alice", **kwargs: Any) -> requests.Response:
+        headers = {**(self.auth(user) if user else {}), **kwargs.pop("headers", {})}
+        return requests.get(self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def post(
+        self,
+        path: str,
+        body: bytes | dict,
+        user: str | None = "alice",
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """POST ``body`` as JSON (``Content-Type: application/json`` unless ``headers``
+        say otherwise)."""
+        data = body if isinstance(body, bytes) else json_bytes(body)
+        all_headers = {
+            "Content-Type": "application/json",
+            **(self.auth(user) if user else {}),
+            **(headers or {}),
+        }
+        return requests.post(self.url + path, data=data, headers=all_headers, timeout=30)
+
+    def decide(self, gid: str, body: bytes | dict, user: str = "alice") -> requests.Response:
+        return self.post(f"/api/gates/{gid}/decision", body, user)
+
+    def signed(
+        self,
+        body: bytes,
+        *,
+        path: str = "/hooks/decision",
+        timestamp: float | None = None,
+        secret: bytes | None = None,
+    ) -> dict[str, str]:
+        """chatbot's headers for a POST of ``body`` to ``path``."""
+        stamp = int(time.time() if timestamp is None else timestamp)
+        signed = sign_request(secret or self.secret, body, stamp, Target("POST", path))
+        return {SENDER_HEADER: "chatbot", **signed}
+
+    def ask(self, spec: GateSpec | None = None, **kwargs: Any) -> GateRecord:
+        return ask(self.store, self.workdir, spec, **kwargs)
+
+    def link(self, gid: str, action: str = "approve", user: str = "alice", ttl: float = 600) -> str:
+        return self.links.mint(gid, action, user, ttl=ttl, now=time.time())  # type: ignore[arg-type]

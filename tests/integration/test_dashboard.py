@@ -329,3 +329,57 @@ def test_page_is_labelled_keyboard_usable_and_explains_refusals(tmp_path, page):
         ("alice", "already decided"),
     ]
     assert GateStore(store).get(gid).decision.fields["lr"] == 0.5
+
+
+SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">
+<rect width="40" height="20" fill="teal"/>
+<script>
+try {
+  const seen = Object.keys(sessionStorage).map((k) => sessionStorage.getItem(k)).join(" ");
+  document.documentElement.setAttribute("data-stolen", seen || "nothing");
+} catch (e) {
+  document.documentElement.setAttribute("data-stolen", "refused: " + e.name);
+}
+</script>
+</svg>
+"""
+
+
+def test_an_svg_artifact_never_runs_script_where_the_token_is(tmp_path, page):
+    """The SVG is shown as an image only; its address, opened in the signed-in tab, runs
+    nothing that can read the token; opened straight from the server, it downloads."""
+    from playwright.sync_api import Error, expect
+
+    store = tmp_path / "gates"
+    (tmp_path / "plot.svg").write_text(SVG)
+    (tmp_path / "page.html").write_text("<script>document.title = 'ran'</script>")
+    record, _ = GateStore(store).ask(
+        rule="review",
+        wildcards={},
+        inputs=[tmp_path / "plot.svg", tmp_path / "page.html"],
+        output=tmp_path / "out.json",
+        spec=gate("Ship?"),
+        requested_by="runner",
+    )
+    token = new_token(store, "alice")
+    with gate_server(store, tmp_path / "serve.log") as url:
+        sign_in(page, f"{url}/?gate={record.id}", token)
+        image = "#artifacts img[alt^='plot.svg']"
+        assert image_width(page, image) == 40  # shown, as an image
+        expect(page.locator("#artifacts")).to_contain_text("No preview for this kind of file")
+        source = page.get_attribute(image, "src")
+        assert source.startswith("data:image/svg+xml"), source[:40]
+
+        page.goto(source)  # what a user could paste into the address bar of this tab
+        stolen = page.evaluate("document.documentElement.getAttribute('data-stolen')")
+        assert "sgt_" not in str(stolen), stolen
+
+        for index in (0, 1):  # straight from the server: a download, never a page
+            direct = page.context.browser.new_page()
+            direct.set_extra_http_headers({"Authorization": f"Bearer {token}"})
+            artifact = f"{url}/api/gates/{record.id}/artifacts/{index}"
+            with direct.expect_download() as download, contextlib.suppress(Error):
+                direct.goto(artifact)  # raises "Download is starting"
+            assert download.value.suggested_filename == ("plot.svg", "page.html")[index]
+            assert direct.title() != "ran"
+            direct.close()

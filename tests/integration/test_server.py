@@ -7,7 +7,6 @@ through the store, as Snakemake asks them.
 import html
 import json
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -15,66 +14,13 @@ import requests
 
 from snakemake_human_gate import gate
 from snakemake_human_gate.auth import TokenStore
-from snakemake_human_gate.links import LinkSigner
+from snakemake_human_gate.signatures import SENDER_HEADER, sign_request_v1
 from snakemake_human_gate.store import GateStore
-from snakemake_human_gate.webhooks import SENDER_HEADER, WebhookSecrets, sign_request
-from tests.integration.gateserver import ask, audit, json_bytes, live_server
-
-MAX_BODY = 4096
+from snakemake_human_gate.webhooks import WebhookSecrets
+from tests.integration.gateserver import MAX_BODY, ask, audit, json_bytes, live_server
 
 
-class Server:
-    """A live server over a fresh store, with tokens for alice, bob, eve and runner."""
-
-    def __init__(self, root: Path, url: str) -> None:
-        self.url = url
-        self.store = GateStore(root / "gates")
-        self.workdir = root
-        tokens = TokenStore(self.store.root, self.store.share)
-        self.tokens = {user: tokens.create(user) for user in ("alice", "bob", "eve", "runner")}
-        self.webhooks = WebhookSecrets(self.store.root, self.store.share)
-        self.secret = self.webhooks.add("chatbot", "alice").encode()
-        self.links = LinkSigner(self.store.root, self.store.share)
-
-    def auth(self, user: str = "alice") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
-
-    def get(self, path: str, user: str | None = "alice", **kwargs) -> requests.Response:
-        headers = {**(self.auth(user) if user else {}), **kwargs.pop("headers", {})}
-        return requests.get(self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def post(
-        self, path: str, body: bytes | dict, user: str | None = "alice", headers=None
-    ) -> requests.Response:
-        data = body if isinstance(body, bytes) else json_bytes(body)
-        all_headers = {**(self.auth(user) if user else {}), **(headers or {})}
-        return requests.post(self.url + path, data=data, headers=all_headers, timeout=30)
-
-    def decide(self, gid: str, body: bytes | dict, user: str = "alice") -> requests.Response:
-        return self.post(f"/api/gates/{gid}/decision", body, user)
-
-    def signed(self, body: bytes, *, timestamp: float | None = None, secret=None) -> dict:
-        stamp = int(time.time() if timestamp is None else timestamp)
-        return {SENDER_HEADER: "chatbot", **sign_request(secret or self.secret, body, stamp)}
-
-    def ask(self, spec=None, **kwargs):
-        return ask(self.store, self.workdir, spec, **kwargs)
-
-    def link(self, gid: str, action: str = "approve", user: str = "alice", ttl: float = 600):
-        return self.links.mint(gid, action, user, ttl=ttl, now=time.time())
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "work"
-    root.mkdir()
-    store_dir = root / "gates"
-    GateStore(store_dir)
-    with live_server(store_dir, max_body=MAX_BODY, public_url="https://gates.example.org") as url:
-        yield Server(root, url)
-
-
-def snapshot(server: Server) -> dict[str, bytes]:
+def snapshot(server) -> dict[str, bytes]:
     """Every gate record's bytes: a refusal must leave them as they were."""
     return {p.name: p.read_bytes() for p in sorted((server.store.root / "gates").iterdir())}
 
@@ -150,9 +96,10 @@ def test_list_filters_pending_decided_and_recent(server):
     assert server.decide(done.id, {"choice": "approve"}).status_code == 200
     assert server.decide(old.id, {"choice": "reject"}).status_code == 200
     path = server.store.answers_path(old.id)  # decided eight days ago
-    data = json.loads(path.read_text())
+    answer, ack = path.read_text().splitlines()
+    data = json.loads(answer)
     data["decision"]["at"] = "2020-01-01T00:00:00Z"
-    path.write_text(json.dumps(data) + "\n")
+    path.write_text(f"{json.dumps(data)}\n{ack}\n")
 
     def ids(status=None):
         query = f"?status={status}" if status else ""
@@ -198,6 +145,15 @@ def test_artifacts_are_served_by_index_with_type_and_digest(server):
     html = server.get(f"/api/gates/{record.id}/artifacts/2")  # never rendered by the browser
     assert html.headers["Content-Type"] == "application/octet-stream"
     assert html.headers["Content-Disposition"].startswith("attachment;")
+
+
+def test_an_svg_is_an_image_but_only_a_download_when_opened(server):
+    record = server.ask(files={"plot.svg": b"<svg xmlns='http://www.w3.org/2000/svg'/>"})
+    svg = server.get(f"/api/gates/{record.id}/artifacts/0")
+    assert svg.headers["Content-Type"] == "image/svg+xml"  # for the dashboard's <img>
+    assert svg.headers["Content-Disposition"] == "attachment; filename*=UTF-8''plot.svg"
+    assert svg.headers["Content-Security-Policy"].startswith("sandbox;")
+    assert svg.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_changed_or_missing_artifacts_are_refused(server):
@@ -317,7 +273,10 @@ def test_signed_request_works_on_the_rest_endpoint_too(server):
     record = server.ask()
     body = json_bytes({"choice": "reject"})
     answer = server.post(
-        f"/api/gates/{record.id}/decision", body, user=None, headers=server.signed(body)
+        f"/api/gates/{record.id}/decision",
+        body,
+        user=None,
+        headers=server.signed(body, path=f"/api/gates/{record.id}/decision"),
     )
     assert answer.status_code == 200 and answer.json()["decision"]["choice"] == "reject"
 
@@ -343,6 +302,49 @@ def test_a_replayed_vote_cannot_restore_a_changed_answer(server):
     replay = server.post("/hooks/decision", first, user=None, headers=headers)
     assert replay.status_code == 401
     assert [v.choice for v in server.store.get(record.id).votes] == ["approve"]
+
+
+def test_a_signature_for_one_gate_does_not_decide_another(server):
+    first, second = server.ask(run="1"), server.ask(run="2")
+    body = json_bytes({"choice": "approve"})
+    to_first = f"/api/gates/{first.id}/decision"
+    headers = server.signed(body, path=to_first)
+    moved = server.post(f"/api/gates/{second.id}/decision", body, user=None, headers=headers)
+    assert moved.status_code == 401 and server.store.get(second.id).status == "pending"
+    assert audit(server.store)[-1]["auth"] == "bad-signature"
+    assert server.post(to_first, body, user=None, headers=headers).status_code == 200
+
+
+def test_old_signatures_are_refused_with_their_reason(server):
+    record = server.ask()
+    body = json_bytes({"gate": record.id, "choice": "approve"})
+    old = {SENDER_HEADER: "chatbot", **sign_request_v1(server.secret, body, int(time.time()))}
+    answer = server.post("/hooks/decision", body, user=None, headers=old)
+    assert answer.status_code == 401 and answer.json()["reason"] == "old-signature"
+    assert "sign it 'v2='" in answer.json()["detail"]
+    assert audit(server.store)[-1]["auth"] == "old-signature"
+    assert server.store.get(record.id).status == "pending"
+
+
+def test_old_signatures_count_on_the_hook_with_the_migration_setting(tmp_path):
+    store = GateStore(tmp_path / "gates")
+    first, second = ask(store, tmp_path, run="1"), ask(store, tmp_path, run="2")
+    secret = WebhookSecrets(store.root, store.share).add("chatbot", "alice").encode()
+    with live_server(store.root, accept_v1_signatures=True) as url:
+
+        def post(path, body):
+            headers = {
+                SENDER_HEADER: "chatbot",
+                "Content-Type": "application/json",
+                **sign_request_v1(secret, body, int(time.time())),
+            }
+            return requests.post(url + path, data=body, headers=headers, timeout=30)
+
+        hook = json_bytes({"gate": first.id, "choice": "approve"})
+        assert post("/hooks/decision", hook).status_code == 200
+        rest = post(f"/api/gates/{second.id}/decision", json_bytes({"choice": "approve"}))
+        assert rest.status_code == 401 and rest.json()["reason"] == "old-signature"
+    assert store.get(first.id).decision.by == ["alice"] and store.get(second.id).decision is None
 
 
 def test_hook_body_names_an_unknown_or_bad_gate(server):
@@ -372,18 +374,19 @@ def _request(server, record, case):
     if case == "not a bearer token":
         return server.post(decision, body, user=None, headers={"Authorization": "Basic YTpi"})
     if case == "forged signature":
-        return server.post(decision, body, user=None, headers=server.signed(body, secret=b"guess"))
+        forged = server.signed(body, path=decision, secret=b"guess")
+        return server.post(decision, body, user=None, headers=forged)
     if case == "signature of another body":
         other = json_bytes({"choice": "reject"})
-        return server.post(decision, body, user=None, headers=server.signed(other))
+        return server.post(decision, body, user=None, headers=server.signed(other, path=decision))
     if case == "stale timestamp":
-        headers = server.signed(body, timestamp=time.time() - 301)
+        headers = server.signed(body, path=decision, timestamp=time.time() - 301)
         return server.post(decision, body, user=None, headers=headers)
     if case == "future timestamp":
-        headers = server.signed(body, timestamp=time.time() + 3600)
+        headers = server.signed(body, path=decision, timestamp=time.time() + 3600)
         return server.post(decision, body, user=None, headers=headers)
     if case == "unknown sender":
-        headers = {**server.signed(body), SENDER_HEADER: "mallory"}
+        headers = {**server.signed(body, path=decision), SENDER_HEADER: "mallory"}
         return server.post(decision, body, user=None, headers=headers)
     if case == "non-approver":
         return server.decide(gid, body, user="eve")
@@ -392,7 +395,7 @@ def _request(server, record, case):
         return server.decide(gid, big)
     if case == "oversized body (signed)":
         big = json_bytes({"choice": "approve", "comment": "x" * MAX_BODY})
-        return server.post(decision, big, user=None, headers=server.signed(big))
+        return server.post(decision, big, user=None, headers=server.signed(big, path=decision))
     if case == "malformed JSON":
         return server.decide(gid, b'{"choice": "approve"')
     if case == "not UTF-8":
@@ -476,6 +479,42 @@ def test_refusals_answer_right_change_nothing_and_are_audited(server, case, stat
         assert answer.json()["reason"] == "unauthenticated"  # all alike: nothing learnt
         assert new[0]["auth"]  # the audit log has the precise reason
     assert server.store.get(record.id).status == "pending"
+
+
+def test_an_unknown_gate_is_404_without_the_stores_path(server):
+    for answer in (
+        server.get("/api/gates/review-000000000000"),
+        server.decide("review-000000000000", {"choice": "approve"}),
+    ):
+        assert answer.status_code == 404
+        assert "review-000000000000" in answer.json()["detail"]
+        assert str(server.store.root) not in answer.text
+
+
+def test_an_id_with_a_trailing_newline_is_not_an_id(server):
+    record = server.ask()
+    answer = server.get(f"/api/gates/{record.id}%0A")
+    assert answer.status_code == 404 and "not a gate id" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_json_bodies_need_a_json_content_type(server, content_type):
+    record = server.ask()
+    body = json_bytes({"choice": "approve"})
+    before, seen = snapshot(server), len(audit(server.store))
+    headers = {"Content-Type": content_type}  # None: no Content-Type at all
+    for path in (f"/api/gates/{record.id}/decision", "/hooks/decision"):
+        answer = server.post(path, body, headers=headers)
+        assert answer.status_code == 415, answer.text
+        assert "Content-Type: application/json" in answer.json()["detail"]
+    assert snapshot(server) == before
+    assert [e["reason"] for e in audit(server.store)[seen:]] == ["unsupported media type"] * 2
+    typed = server.post(
+        f"/api/gates/{record.id}/decision",
+        body,
+        headers={"Content-Type": "Application/JSON; charset=utf-8"},
+    )
+    assert typed.status_code == 200, typed.text
 
 
 def test_wrong_method_is_405_with_allow(server):

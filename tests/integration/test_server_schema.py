@@ -4,7 +4,7 @@ codes, content types, bodies, headers)."""
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
@@ -47,6 +47,9 @@ def test_generated_requests_conform_to_the_schema(tmp_path, mode):
                 database=None,
             )
             def check(case):
+                # a query parameter whose value is [] or {} is never sent (requests drops
+                # it): a "negative" case that reaches the server as a valid request
+                assume(not any(v in ([], {}) for v in (case.query or {}).values()))
                 case.call_and_validate(headers=headers)
 
             try:

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from snakemake_human_gate.signatures import SENDER_HEADER, Target, sign_request
 from snakemake_human_gate.store import GateStore
-from snakemake_human_gate.webhooks import SENDER_HEADER, WebhookSecrets, sign_request
+from snakemake_human_gate.webhooks import WebhookSecrets
 from tests.integration.gateserver import GATE_CLI, server_process, wait_answering
 
 
@@ -110,7 +111,8 @@ def test_connections_are_dealt_to_the_workers_in_turn(two_workers):
 def test_a_signed_request_is_refused_again_by_the_other_worker_and_after_a_restart(tmp_path):
     store = tmp_path / "gates"
     secret = WebhookSecrets(store, "private").add("chatbot", "alice")
-    headers = {SENDER_HEADER: "chatbot", **sign_request(secret.encode(), b"", int(time.time()))}
+    signed = sign_request(secret.encode(), b"", int(time.time()), Target("GET", "/api/me"))
+    headers = {SENDER_HEADER: "chatbot", **signed}
     with server_process(store, "--port", "0", "--workers", "2") as (url, _):
         wait_answering(url)
         assert get(url, "/api/me", headers) == 200
@@ -126,7 +128,9 @@ def test_a_worker_that_died_is_skipped(two_workers):
     url, proc = two_workers
     dead, alive = children(proc.pid)
     os.kill(dead, signal.SIGKILL)
+    deadline = time.monotonic() + 30
     while running(dead):
+        assert time.monotonic() < deadline, "the killed worker still runs"
         time.sleep(0.05)
     conns = connect(url, 4)  # each answered: none was dealt to the dead one
     for conn in conns:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from snakemake_human_gate.audit import TAIL_BLOCK, AuditLog, line_hash
-from snakemake_human_gate.fsutil import FileLock
+from snakemake_human_gate.storefs import StoreTree
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def log(tmp_path):
     (tmp_path / "locks").mkdir()
-    return AuditLog(tmp_path, 0o600)
+    return AuditLog(StoreTree(tmp_path), 0o600)
 
 
 def fill(log, n):
@@ -96,7 +96,8 @@ def test_processes_appending_at_once_make_one_chain(log):
         import sys
         from pathlib import Path
         from snakemake_human_gate.audit import AuditLog
-        log = AuditLog(Path({str(log.path.parent)!r}), 0o600)
+        from snakemake_human_gate.storefs import StoreTree
+        log = AuditLog(StoreTree(Path({str(log.path.parent)!r})), 0o600)
         for i in range(60):
             log.append("voted", f"g{{i}}", sys.argv[1])
         """
@@ -111,14 +112,13 @@ def test_processes_appending_at_once_make_one_chain(log):
 
 
 def test_file_lock_excludes_other_processes(tmp_path):
-    path = tmp_path / "x.lock"
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path;"
-            "from snakemake_human_gate.fsutil import FileLock\n"
-            f"with FileLock(Path({str(path)!r}), 0o600):\n"
+            "from snakemake_human_gate.storefs import StoreTree\n"
+            f"with StoreTree(Path({str(tmp_path)!r})).locked('x.lock', mode=0o600):\n"
             "    print('held', flush=True); time.sleep(0.5)",
         ],
         stdout=subprocess.PIPE,
@@ -127,29 +127,32 @@ def test_file_lock_excludes_other_processes(tmp_path):
     )
     assert holder.stdout.readline() == "held\n"
     start = time.monotonic()
-    with FileLock(path, 0o600):
+    with StoreTree(tmp_path).locked("x.lock", mode=0o600):
         waited = time.monotonic() - start
     assert 0.4 < waited < 5  # the holder keeps it 0.5 s after saying so
     holder.wait()
 
 
-def test_file_lock_is_reentrant_per_thread_and_excludes_other_threads(tmp_path):
-    lock = FileLock(tmp_path / "x.lock", 0o600)
-    events = []
-    with lock, lock:  # the same thread again: no deadlock
-        other = threading.Thread(target=lambda: (lock.__enter__(), events.append("other")))
-        other.start()
+def test_file_lock_excludes_other_threads(tmp_path):
+    tree, events = StoreTree(tmp_path), []
+
+    def other():
+        with tree.locked("x.lock", mode=0o600):
+            events.append("other")
+
+    with tree.locked("x.lock", mode=0o600):
+        thread = threading.Thread(target=other)
+        thread.start()
         time.sleep(0.2)
         events.append("main")
-    other.join(timeout=5)
+    thread.join(timeout=5)
     assert events == ["main", "other"]
-    lock.__exit__(None, None, None)  # the other thread's hold is its own: release it there
 
 
 def test_file_lock_file_gets_the_share_mode_whatever_the_umask(tmp_path):
     old = os.umask(0o077)
     try:
-        with FileLock(tmp_path / "x.lock", 0o660):
+        with StoreTree(tmp_path).locked("x.lock", mode=0o660):
             pass
     finally:
         os.umask(old)

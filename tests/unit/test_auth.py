@@ -7,6 +7,7 @@ import os
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -22,18 +23,30 @@ from snakemake_human_gate.auth import (
 )
 from snakemake_human_gate.errors import GateError, InvalidInput
 from snakemake_human_gate.links import LinkSigner
-from snakemake_human_gate.webhooks import (
+from snakemake_human_gate.signatures import (
     SENDER_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    WebhookSecrets,
+    Target,
+    canonical_path,
+    canonical_query,
     sign_request,
+    sign_request_v1,
     verify_request,
 )
+from snakemake_human_gate.storefs import UnsafeFile
+from snakemake_human_gate.webhooks import WebhookSecrets
 
 NOW = 1_700_000_000.0
 SECRET = b"0123456789abcdef0123456789abcdef"
 GATE = "review-0123456789ab"
+HOOK = Target("POST", "/hooks/decision")
+
+
+def verify(secret, headers, body, now, **options):
+    """verify_request of a POST to /hooks/decision."""
+    options.setdefault("target", HOOK)
+    verify_request(secret, headers, body, now=now, **options)
 
 
 def mode(path):
@@ -175,7 +188,7 @@ def test_symlinked_token_file_is_refused(tokens, tmp_path):
     elsewhere = tmp_path / "planted.json"
     os.replace(tokens.path, elsewhere)
     tokens.path.symlink_to(elsewhere)
-    with pytest.raises(AuthFileError, match="cannot read"):
+    with pytest.raises(UnsafeFile, match="is a symbolic link, not a regular file"):
         tokens.list()
 
 
@@ -202,64 +215,135 @@ def test_auth_errors_are_gate_errors_with_an_exit_code():
 
 
 def signed(body=b'{"choice": "approve"}', timestamp=int(NOW), secret=SECRET):
-    return sign_request(secret, body, timestamp)
+    return sign_request(secret, body, timestamp, HOOK)
 
 
 def test_signed_request_round_trips():
     body = b'{"choice": "approve"}'
     headers = signed(body)
     assert set(headers) == {TIMESTAMP_HEADER, SIGNATURE_HEADER}
-    assert headers[SIGNATURE_HEADER].startswith("sha256=")
-    verify_request(SECRET, headers, body, now=NOW)
-    verify_request(SECRET, {k.lower(): v for k, v in headers.items()}, body, now=NOW)
+    assert headers[SIGNATURE_HEADER].startswith("v2=")
+    verify(SECRET, headers, body, now=NOW)
+    verify(SECRET, {k.lower(): v for k, v in headers.items()}, body, now=NOW)
 
 
-def test_signature_is_over_timestamp_dot_body():
+def test_a_v2_signature_is_over_timestamp_method_path_query_and_body():
     import hashlib
     import hmac
 
-    expected = hmac.new(SECRET, b"1700000000.hello", hashlib.sha256).hexdigest()
-    assert signed(b"hello")[SIGNATURE_HEADER] == f"sha256={expected}"
+    message = b"v2\n1700000000\nPOST\n/api/gates/review-1/decision\na=1&b=%20x\nhello"
+    expected = hmac.new(SECRET, message, hashlib.sha256).hexdigest()
+    target = Target("post", "/api/gates/review-1/decision", "b=+x&a=1")
+    assert sign_request(SECRET, b"hello", int(NOW), target)[SIGNATURE_HEADER] == f"v2={expected}"
+
+
+@pytest.mark.parametrize(
+    ("sent", "canonical"),
+    [
+        ("/hooks/decision", "/hooks/decision"),
+        ("/api/gates/r%65view-1/decision", "/api/gates/review-1/decision"),
+        ("/api/gates/a%2fb", "/api/gates/a%2Fb"),  # an encoded '/' stays one segment
+        ("/api/gates/é~x y", "/api/gates/%C3%A9~x%20y"),
+        ("/api/gates/%c3%a9", "/api/gates/%C3%A9"),
+        ("/a+b", "/a%2Bb"),  # '+' in a path is a plus
+    ],
+)
+def test_canonical_paths(sent, canonical):
+    assert canonical_path(sent) == canonical
+
+
+@pytest.mark.parametrize(
+    ("sent", "canonical"),
+    [
+        ("", ""),
+        ("b=2&a=1", "a=1&b=2"),
+        ("a=2&a=1", "a=1&a=2"),
+        ("flag&&x=", "flag=&x="),
+        ("q=a+b%2Bc", "q=a%20b%2Bc"),  # '+' in a query is a space
+        ("n%61me=v%C3%A9", "name=v%C3%A9"),
+    ],
+)
+def test_canonical_queries(sent, canonical):
+    assert canonical_query(sent) == canonical
+
+
+def test_the_worked_example_in_the_docs():
+    secret = b"5f6c0d2e9a7b4c1d8e3f2a1b0c9d8e7f5f6c0d2e9a7b4c1d8e3f2a1b0c9d8e7f"
+    body = b'{"choice": "approve", "fields": {"lr": 0.05}}'
+    target = Target("POST", "/api/gates/review_pilot-3f2a9c1d0b7e/decision")
+    signed = sign_request(secret, body, 1_700_000_000, target)[SIGNATURE_HEADER]
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "webhook.md").read_text()
+    assert f"`X-Gate-Signature-256: {signed}`" in docs
+
+
+def test_a_signature_binds_the_method_and_the_path():
+    body = b'{"choice": "approve"}'
+    for_a = Target("POST", "/api/gates/review-a/decision")
+    headers = sign_request(SECRET, body, int(NOW), for_a)
+    verify(SECRET, headers, body, NOW, target=for_a)
+    verify(SECRET, headers, body, NOW, target=Target("POST", "/api/gates/review-%61/decision"))
+    for other in (
+        Target("POST", "/api/gates/review-b/decision"),
+        Target("PUT", "/api/gates/review-a/decision"),
+        Target("POST", "/api/gates/review-a/decision", "choice=reject"),
+        HOOK,
+    ):
+        with refused("bad-signature"):
+            verify(SECRET, headers, body, NOW, target=other)
+
+
+def test_old_signatures_are_refused_unless_accepted_for_the_hook():
+    body = b'{"gate": "g", "choice": "approve"}'
+    old = sign_request_v1(SECRET, body, int(NOW))
+    assert old[SIGNATURE_HEADER].startswith("sha256=")
+    with refused("old-signature") as error:
+        verify(SECRET, old, body, NOW)
+    assert "sign it 'v2='" in str(error.value) and "--accept-v1-signatures" in str(error.value)
+    verify(SECRET, old, body, NOW, accept_v1=True)
+    with refused("old-signature"):  # the REST path is not in the body: never by v1
+        verify(SECRET, old, body, NOW, accept_v1=True, target=Target("POST", "/api/gates/g/x"))
+    with refused("bad-signature"):  # and a forged one is just forged
+        verify(SECRET, sign_request_v1(b"guess", body, int(NOW)), body, NOW, accept_v1=True)
 
 
 def test_forged_signature_and_wrong_secret_are_refused():
     body = b"payload"
     with refused("bad-signature"):
-        verify_request(b"another secret", signed(body), body, now=NOW)
+        verify(b"another secret", signed(body), body, now=NOW)
     forged = {**signed(body), SIGNATURE_HEADER: "sha256=" + "0" * 64}
     with refused("bad-signature"):
-        verify_request(SECRET, forged, body, now=NOW)
+        verify(SECRET, forged, body, now=NOW)
 
 
 def test_body_changed_by_one_byte_is_refused():
     body = b'{"choice": "approve"}'
     with refused("bad-signature"):
-        verify_request(SECRET, signed(body), b'{"choice": "approvf"}', now=NOW)
+        verify(SECRET, signed(body), b'{"choice": "approvf"}', now=NOW)
 
 
 def test_timestamp_cannot_be_refreshed_without_the_secret():
     headers = {**signed(timestamp=int(NOW) - 3600), TIMESTAMP_HEADER: str(int(NOW))}
     with refused("bad-signature"):
-        verify_request(SECRET, headers, b'{"choice": "approve"}', now=NOW)
+        verify(SECRET, headers, b'{"choice": "approve"}', now=NOW)
 
 
 def test_stale_and_future_timestamps_are_refused():
     body = b'{"choice": "approve"}'
-    verify_request(SECRET, signed(body, int(NOW) - 300), body, now=NOW)
-    verify_request(SECRET, signed(body, int(NOW) + 300), body, now=NOW)
+    verify(SECRET, signed(body, int(NOW) - 300), body, now=NOW)
+    verify(SECRET, signed(body, int(NOW) + 300), body, now=NOW)
     with refused("stale-timestamp"):
-        verify_request(SECRET, signed(body, int(NOW) - 301), body, now=NOW)
+        verify(SECRET, signed(body, int(NOW) - 301), body, now=NOW)
     with refused("future-timestamp"):
-        verify_request(SECRET, signed(body, int(NOW) + 301), body, now=NOW)
+        verify(SECRET, signed(body, int(NOW) + 301), body, now=NOW)
     with refused("stale-timestamp"):
-        verify_request(SECRET, signed(body, int(NOW) - 61), body, now=NOW, window=60)
+        verify(SECRET, signed(body, int(NOW) - 61), body, now=NOW, window=60)
 
 
 @pytest.mark.parametrize("missing", [TIMESTAMP_HEADER, SIGNATURE_HEADER])
 def test_missing_headers_are_refused(missing):
     headers = {k: v for k, v in signed().items() if k != missing}
     with refused("missing-header"):
-        verify_request(SECRET, headers, b'{"choice": "approve"}', now=NOW)
+        verify(SECRET, headers, b'{"choice": "approve"}', now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -275,12 +359,16 @@ def test_missing_headers_are_refused(missing):
         (SIGNATURE_HEADER, "sha256=" + "A" * 64),
         (SIGNATURE_HEADER, "sha256=" + "0" * 63),
         (SIGNATURE_HEADER, "sha256=" + "0" * 64 + "\n"),
+        (SIGNATURE_HEADER, "v2=" + "A" * 64),
+        (SIGNATURE_HEADER, "V2=" + "0" * 64),
+        (SIGNATURE_HEADER, "v3=" + "0" * 64),
+        (SIGNATURE_HEADER, "v2=" + "0" * 64 + "\n"),
     ],
 )
 def test_malformed_headers_are_refused(name, value):
     headers = {**signed(), name: value}
     with refused("malformed-header"):
-        verify_request(SECRET, headers, b'{"choice": "approve"}', now=NOW)
+        verify(SECRET, headers, b'{"choice": "approve"}', now=NOW)
 
 
 def test_a_header_given_twice_is_refused():
@@ -292,7 +380,7 @@ def test_a_header_given_twice_is_refused():
             return twice
 
     with refused("malformed-header"):
-        verify_request(SECRET, Repeated(headers), b'{"choice": "approve"}', now=NOW)
+        verify(SECRET, Repeated(headers), b'{"choice": "approve"}', now=NOW)
 
 
 def test_webhook_senders_authenticate_as_their_user(root):
@@ -303,8 +391,8 @@ def test_webhook_senders_authenticate_as_their_user(root):
     sender = webhooks.get("chatbot")
     assert (sender.name, sender.user, sender.secret) == ("chatbot", "alice", secret.encode())
     body = b'{"gate": "g", "choice": "approve"}'
-    headers = {SENDER_HEADER: "chatbot", **sign_request(secret.encode(), body, int(NOW))}
-    assert webhooks.authenticate(headers, body, now=NOW).user == "alice"
+    headers = {SENDER_HEADER: "chatbot", **sign_request(secret.encode(), body, int(NOW), HOOK)}
+    assert webhooks.authenticate(headers, body, target=HOOK, now=NOW).user == "alice"
     assert webhooks.names() == {"chatbot": "alice"}
 
 
@@ -314,14 +402,22 @@ def test_webhook_request_refusals(root):
     other = webhooks.add("ci", "bob").encode()
     body = b"{}"
     with refused("missing-header"):
-        webhooks.authenticate(sign_request(secret, body, int(NOW)), body, now=NOW)
+        webhooks.authenticate(
+            sign_request(secret, body, int(NOW), HOOK), body, target=HOOK, now=NOW
+        )
     with refused("unknown-sender"):
         webhooks.authenticate(
-            {SENDER_HEADER: "nobody", **sign_request(secret, body, int(NOW))}, body, now=NOW
+            {SENDER_HEADER: "nobody", **sign_request(secret, body, int(NOW), HOOK)},
+            body,
+            target=HOOK,
+            now=NOW,
         )
     with refused("bad-signature"):  # one sender cannot speak for another
         webhooks.authenticate(
-            {SENDER_HEADER: "chatbot", **sign_request(other, body, int(NOW))}, body, now=NOW
+            {SENDER_HEADER: "chatbot", **sign_request(other, body, int(NOW), HOOK)},
+            body,
+            target=HOOK,
+            now=NOW,
         )
 
 
@@ -609,7 +705,7 @@ def shared_root(tmp_path_factory):
 @PROPERTY
 @given(body=st.binary(max_size=4096), timestamp=st.integers(0, 10**11))
 def test_any_body_round_trips(body, timestamp):
-    verify_request(SECRET, sign_request(SECRET, body, timestamp), body, now=timestamp)
+    verify(SECRET, sign_request(SECRET, body, timestamp, HOOK), body, now=timestamp)
 
 
 @PROPERTY
@@ -619,20 +715,20 @@ def test_any_single_byte_change_of_the_body_is_refused(body, data):
     delta = data.draw(st.integers(1, 255))
     changed = body[:index] + bytes([(body[index] + delta) % 256]) + body[index + 1 :]
     with refused("bad-signature"):
-        verify_request(SECRET, sign_request(SECRET, body, int(NOW)), changed, now=NOW)
+        verify(SECRET, sign_request(SECRET, body, int(NOW), HOOK), changed, now=NOW)
 
 
 @PROPERTY
 @given(body=st.binary(max_size=256), data=st.data())
 def test_any_single_character_change_of_the_signature_is_refused(body, data):
-    headers = sign_request(SECRET, body, int(NOW))
+    headers = sign_request(SECRET, body, int(NOW), HOOK)
     for name in (SIGNATURE_HEADER, TIMESTAMP_HEADER):
         value = headers[name]
         index = data.draw(st.integers(0, len(value) - 1))
         char = data.draw(st.characters().filter(lambda c, old=value[index]: c != old))
         changed = {**headers, name: value[:index] + char + value[index + 1 :]}
         with pytest.raises(AuthError):
-            verify_request(SECRET, changed, body, now=NOW)
+            verify(SECRET, changed, body, now=NOW)
 
 
 @PROPERTY
@@ -640,9 +736,11 @@ def test_any_single_character_change_of_the_signature_is_refused(body, data):
 def test_arbitrary_headers_only_ever_raise_auth_errors(shared_root, stamp, signature, sender):
     headers = {SENDER_HEADER: sender, TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: signature}
     with pytest.raises(AuthError):
-        verify_request(SECRET, headers, b"body", now=NOW)
+        verify(SECRET, headers, b"body", now=NOW)
     with pytest.raises(AuthError):
-        WebhookSecrets(shared_root, "private").authenticate(headers, b"body", now=NOW)
+        WebhookSecrets(shared_root, "private").authenticate(
+            headers, b"body", target=HOOK, now=NOW
+        )
 
 
 @PROPERTY

@@ -11,18 +11,6 @@ from snakemake_human_gate.outcome import settle
 from snakemake_human_gate.store import GateStore
 
 
-@pytest.fixture
-def store(tmp_path):
-    return GateStore(tmp_path / "gates")
-
-
-@pytest.fixture
-def artifact(tmp_path):
-    path = tmp_path / "metrics.json"
-    path.write_text('{"loss": 0.1}')
-    return path
-
-
 def ask(store, artifact, spec=None, wildcards=None, requested_by="runner"):
     return store.ask(
         rule="review",
@@ -115,7 +103,8 @@ def test_reset_asks_again(store, artifact):
     assert new and again.id == record.id and again.decision is None
     archived = sorted((store.root / "archive").iterdir())
     assert [p.suffix for p in archived] == [".answers", ".json"]
-    assert json.loads(archived[0].read_text())["decision"]["by"] == ["alice"]
+    answer = json.loads(archived[0].read_text().splitlines()[0])
+    assert answer["decision"]["by"] == ["alice"]
 
 
 def test_what_was_asked_is_never_rewritten_and_each_answer_is_one_line(store, artifact):
@@ -129,10 +118,15 @@ def test_what_was_asked_is_never_rewritten_and_each_answer_is_one_line(store, ar
     versions.add(store.version(record.id))
     assert store.path(record.id).read_bytes() == asked and len(versions) == 3
     lines = [json.loads(line) for line in store.answers_path(record.id).read_text().splitlines()]
-    assert [(a["vote"]["by"], a["decision"] is not None) for a in lines] == [
+    alice, alice_ack, bob, bob_ack = lines  # each answer, then the audit entry confirming it
+    assert [(a["vote"]["by"], a["decision"] is not None) for a in (alice, bob)] == [
         ("alice", False),
         ("bob", True),
     ]
+    entries = {e["seq"]: e for e in store.audit.entries()}
+    for answer, ack in ((alice, alice_ack), (bob, bob_ack)):
+        assert ack == {"ack": answer["id"], "seq": ack["seq"]}
+        assert entries[ack["seq"]]["answer"] == answer["id"]
     assert store.get(record.id).decision.comment == "fine"
 
 
@@ -146,8 +140,9 @@ def test_a_line_torn_by_a_crash_is_ignored_and_the_next_answer_starts_a_line(sto
     assert [v.by for v in store.get(record.id).votes] == ["alice"]
     assert store.decide(record.id, "approve", actor="bob").decision.by == ["alice", "bob"]
     assert store.get(record.id).decision.by == ["alice", "bob"]
-    torn, bob = answers.read_text().splitlines()[1:]  # each on a line of its own
+    torn, bob, ack = answers.read_text().splitlines()[2:]  # each on a line of its own
     assert torn.endswith('"cho') and json.loads(bob)["vote"]["by"] == "bob"
+    assert json.loads(ack)["ack"] == json.loads(bob)["id"]
 
 
 def test_a_record_from_before_answers_files_is_read_and_answered(store, artifact):
@@ -179,9 +174,33 @@ def test_answers_left_by_an_interrupted_reset_are_not_inherited(store, artifact)
 def test_unknown_and_hostile_ids(store):
     with pytest.raises(UnknownGate):
         store.decide("review-000000000000", "approve", actor="alice")
-    for bad in ["../etc/passwd", "a/b", ".hidden", "x" * 300, ""]:
+    for bad in ["../etc/passwd", "a/b", ".hidden", "x" * 300, "", "review-1\n", "review\n-1"]:
         with pytest.raises(InvalidInput, match="invalid gate id"):
             store.decide(bad, "approve", actor="alice")
+
+
+def test_text_that_is_not_unicode_is_refused_before_anything_is_written(store, artifact):
+    record, _ = ask(store, artifact, gate("Ship?", fields={"note": str}))
+    answers = store.answers_path(record.id)
+    for values, comment in (
+        ({"note": "x\udc00"}, ""),
+        ({"\ud800": "x", "note": "n"}, ""),
+        ({"note": "n"}, "fine \udfff"),
+    ):
+        with pytest.raises(InvalidInput, match="not valid Unicode"):
+            store.decide(record.id, "approve", values, comment=comment, actor="alice")
+    assert answers.read_bytes() == b""
+    refused = [e for e in store.audit.entries() if e["event"] == "refused"]
+    assert len(refused) == 3 and all("not valid Unicode" in e["detail"] for e in refused)
+    assert (store.root / "audit.jsonl").read_text(encoding="utf-8")  # UTF-8 throughout
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        store.ask(
+            rule="review",
+            wildcards={"run": "\udc80"},
+            inputs=[artifact],
+            output=artifact.parent / "out.json",
+            spec=gate("Ship?"),
+        )
 
 
 def test_malformed_and_foreign_files_are_reported_not_fatal(store, artifact):

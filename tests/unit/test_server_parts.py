@@ -21,7 +21,7 @@ from snakemake_human_gate.server.security import (
 )
 from snakemake_human_gate.server.urls import artifact_path, link_url, page_url
 from snakemake_human_gate.server.views import artifact_kind, gate_view, may_decide, media_type
-from snakemake_human_gate.store import GateStore
+from snakemake_human_gate.signatures import Target
 from snakemake_human_gate.webhooks import WebhookSecrets
 
 
@@ -88,11 +88,6 @@ def test_pages_escape_everything():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "a &amp; b" in html
 
 
-@pytest.fixture
-def store(tmp_path):
-    return GateStore(tmp_path / "gates")
-
-
 def test_may_decide_follows_approvers_self_approval_and_status(store, tmp_path):
     (tmp_path / "m.json").write_text("{}")
     spec = gate("Go?", approvers=["alice", "runner"], allow_self_approval=False)
@@ -107,6 +102,9 @@ def test_may_decide_follows_approvers_self_approval_and_status(store, tmp_path):
     assert not may_decide(decided, "alice")
 
 
+ME = Target("GET", "/api/me")
+
+
 def guard(store, max_failures=2):
     return Guard(
         store,
@@ -119,17 +117,17 @@ def guard(store, max_failures=2):
 def test_guard_names_token_users_and_counts_failures(store):
     token = TokenStore(store.root, store.share).create("alice")
     g = guard(store)
-    caller = g.authenticate({"authorization": f"bearer {token}"}, b"", "10.0.0.1")
+    caller = g.authenticate({"authorization": f"bearer {token}"}, b"", "10.0.0.1", ME)
     assert (caller.user, caller.via) == ("alice", "api@10.0.0.1")
     for _ in range(2):
         with pytest.raises(Refused) as refused:
-            g.authenticate({"Authorization": "Bearer nope"}, b"", "10.0.0.2")
+            g.authenticate({"Authorization": "Bearer nope"}, b"", "10.0.0.2", ME)
         assert refused.value.status == 401
     for _ in range(3):  # locked out, even with a good token; audited once
         with pytest.raises(Refused) as refused:
-            g.authenticate({"Authorization": f"Bearer {token}"}, b"", "10.0.0.2")
+            g.authenticate({"Authorization": f"Bearer {token}"}, b"", "10.0.0.2", ME)
         assert refused.value.status == 429 and refused.value.headers["Retry-After"]
-    assert g.authenticate({"Authorization": f"Bearer {token}"}, b"", "10.0.0.1").user == "alice"
+    assert g.authenticate({"Authorization": f"Bearer {token}"}, b"", "10.0.0.1", ME).user == "alice"
     entries = [e for e in store.audit.entries() if e["event"] == "refused"]
     assert [(e["reason"], e["client"]) for e in entries] == [
         ("unauthenticated", "10.0.0.2"),
@@ -143,7 +141,7 @@ def test_guard_refuses_a_too_large_body_after_naming_the_user(store):
     token = TokenStore(store.root, store.share).create("alice")
     g = guard(store)
     with pytest.raises(Refused) as refused:
-        g.authenticate({"Authorization": f"Bearer {token}"}, None, "10.0.0.1")
+        g.authenticate({"Authorization": f"Bearer {token}"}, None, "10.0.0.1", ME)
     assert refused.value.status == 413
     [entry] = store.audit.entries()
     assert (entry["actor"], entry["reason"]) == ("alice", "body too large")

@@ -12,8 +12,8 @@ from snakemake_human_gate.errors import InvalidInput
 from snakemake_human_gate.server.payload import (
     DecisionRequest,
     MalformedRequest,
+    check_decision,
     parse_body,
-    parse_decision,
     parse_named_body,
 )
 from snakemake_human_gate.server.security import classify
@@ -31,15 +31,29 @@ SPEC = gate(
 )
 PROPERTY = settings(max_examples=300, deadline=None)
 
+# text of every category, lone surrogates (Cs) as often as the rest: st.text() would drop them
+texts = st.lists(st.characters(categories=["Cs"]) | st.characters(codec="utf-8"), max_size=12).map(
+    "".join
+)
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    | texts,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
     max_leaves=20,
 )
+
+
+def parse_decision(raw: bytes, spec=SPEC) -> DecisionRequest:
+    return check_decision(parse_body(raw), spec)
+
+
+def not_unicode(value) -> bool:
+    """Whether ``value`` sent as JSON still holds a lone surrogate."""
+    sent = json.dumps(json.loads(json.dumps(value)), ensure_ascii=False)
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in sent)
 
 
 def outcome(raw: bytes) -> str:
@@ -60,27 +74,35 @@ def test_arbitrary_bytes_never_crash(raw):
 @PROPERTY
 @given(value=json_values)
 def test_arbitrary_json_never_crashes(value):
-    assert outcome(json.dumps(value).encode()) in ("ok", "400", "422")
+    result = outcome(json.dumps(value).encode())
+    assert result in ("ok", "400", "422")
+    if not_unicode(value):
+        assert result == "422"
 
 
 @PROPERTY
 @given(
-    choice=st.sampled_from(SPEC.choices) | st.text(max_size=20),
+    choice=st.sampled_from(SPEC.choices) | texts,
     values=st.dictionaries(
-        st.sampled_from([*SPEC.fields, "other"]) | st.text(max_size=8), json_values, max_size=6
+        st.sampled_from([*SPEC.fields, "other"]) | texts, json_values, max_size=6
     ),
-    comment=st.text(max_size=50),
+    comment=texts,
 )
 def test_decision_shaped_bodies_are_accepted_or_refused_naming_the_problem(choice, values, comment):
-    raw = json.dumps({"choice": choice, "fields": values, "comment": comment}).encode()
+    body = {"choice": choice, "fields": values, "comment": comment}
+    raw = json.dumps(body).encode()
     try:
         request = parse_decision(raw, SPEC)
     except MalformedRequest as e:
         pytest.fail(f"a decision-shaped body is not malformed: {e}")
     except InvalidInput as e:
         message = str(e)
-        assert message.startswith(("field '", "choice ")), message
+        if not_unicode(body):
+            assert "not valid Unicode text" in message
+        else:
+            assert message.startswith(("field '", "choice ")), message
         return
+    assert not not_unicode(body)
     assert request.choice in SPEC.choices and request.comment == comment
     assert set(request.fields) <= set(SPEC.fields)
     for name, value in request.fields.items():
@@ -108,17 +130,21 @@ def test_valid_decisions_round_trip(lr, epochs, note, comment):
 
 
 @PROPERTY
-@given(gid=st.text(max_size=300), value=json_values)
+@given(gid=st.text(max_size=300) | texts, value=json_values)
 def test_named_bodies_give_the_gate_or_a_400(gid, value):
-    raw = json.dumps({"gate": gid, "choice": "approve", "fields": {"x": value}}).encode()
+    body = {"gate": gid, "choice": "approve", "fields": {"x": value}}
+    raw = json.dumps(body).encode()
     try:
         named, request = parse_named_body(raw)
     except MalformedRequest as e:
         assert len(gid) > 200, e
     except InvalidInput as e:
-        assert str(e).startswith("field 'x'")
+        if not_unicode(body):
+            assert "not valid Unicode text" in str(e)
+        else:
+            assert str(e).startswith("field 'x'")
     else:
-        assert named == gid and request.choice == "approve"
+        assert named == json.loads(json.dumps(gid)) and request.choice == "approve"
 
 
 @pytest.mark.parametrize(
@@ -144,6 +170,26 @@ def test_named_bodies_give_the_gate_or_a_400(gid, value):
 def test_malformed_bodies_say_what_is_wrong(raw, message):
     with pytest.raises(MalformedRequest, match=message):
         parse_body(raw)
+
+
+def test_a_number_beyond_a_float_is_not_finite():
+    with pytest.raises(InvalidInput, match="field 'lr': inf is not a finite number"):
+        parse_body(b'{"choice": "approve", "fields": {"lr": 1e400}}')
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"choice": "approve", "fields": {"\\udc00x": 1}}',
+        b'{"choice": "approve", "comment": "x \\ud800"}',
+        b'{"choice": "\\udfff"}',
+        b'{"choice": "approve", "fields": {"note": "\\ud83d"}}',
+    ],
+)
+def test_lone_surrogates_are_invalid_text_not_malformed(raw):
+    with pytest.raises(InvalidInput, match="not valid Unicode text"):
+        parse_body(raw)
+    assert parse_body(b'{"choice": "approve", "comment": "\\ud83d\\ude00"}').comment == "\U0001f600"
 
 
 @pytest.mark.parametrize(

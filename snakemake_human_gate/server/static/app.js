@@ -27,7 +27,6 @@ const state = {
   selected: new URLSearchParams(location.search).get("gate"),
   view: null, // the selected gate as last shown
   shown: {}, // signature of each part of the detail as last rendered
-  images: [], // object URLs of the selected gate's images, revoked on leaving it
   timer: null,
   busy: null, // the refresh in flight
   generation: 0, // bumped by a decision: answers to older requests are stale
@@ -167,7 +166,7 @@ function signOut(reason) {
   clearTimeout(state.timer);
   sessionStorage.removeItem(TOKEN_KEY);
   Object.assign(state, { token: null, user: null, view: null, shown: {}, pendingCount: null });
-  forgetImages();
+  $("artifacts").replaceChildren(); // what the token fetched goes with it
   $("who").hidden = true;
   $("app").hidden = true;
   $("login").hidden = false;
@@ -289,7 +288,6 @@ async function select(id, push) {
   state.selected = id;
   state.view = null;
   state.shown = {};
-  forgetImages();
   for (const link of document.querySelectorAll("a[data-gate]")) {
     if (link.dataset.gate === id) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -643,13 +641,7 @@ function renderHistory(view) {
 
 // ------------------------------------------------------------------ artifacts
 
-function forgetImages() {
-  state.images.forEach((url) => URL.revokeObjectURL(url));
-  state.images = [];
-}
-
 function renderArtifacts(view) {
-  forgetImages();
   const box = $("artifacts");
   if (!view.artifacts.length) {
     box.replaceChildren(h("p", {}, "This gate shows no files."));
@@ -706,12 +698,11 @@ async function preview(a, gateId) {
   }
   const response = await fetchArtifact(gateId, a);
   if (a.kind === "image") {
-    const url = URL.createObjectURL(await response.blob());
-    if (state.selected !== gateId) {
-      URL.revokeObjectURL(url);
-      return "";
-    }
-    state.images.push(url);
+    // A data: URL, never a blob: one: a blob: URL has this page's origin, and an SVG
+    // opened from it (pasted into the address bar) would run its script next to the
+    // token. A data: document has an origin of its own; as an <img>, no script runs.
+    const url = await dataUrl(await response.blob());
+    if (state.selected !== gateId) return "";
     return h("img", { src: url, alt: `${a.name} (artifact of this gate)` });
   }
   const text = await response.text();
@@ -802,9 +793,20 @@ function csvTable(text, sep, name) {
   );
 }
 
+function dataUrl(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
 async function download(gateId, artifact) {
   try {
-    const blob = await (await fetchArtifact(gateId, artifact)).blob();
+    const fetched = await (await fetchArtifact(gateId, artifact)).blob();
+    // typed as bytes: opened rather than saved, the object URL shows nothing it could run
+    const blob = new Blob([fetched], { type: "application/octet-stream" });
     const link = h("a", { href: URL.createObjectURL(blob), download: artifact.name, hidden: true });
     document.body.append(link);
     link.click();
