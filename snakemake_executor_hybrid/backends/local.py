@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -27,8 +28,10 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from .. import compat
+from ..adaptive.usage import Sampler
 from ..processes import terminate_tree
-from .base import Host
+from ..states import JobState
+from .base import Host, Outcome, ReportsToHost, SpawnsWithHostArgs, Usage
 
 # How long a cancel keeps looking for the shell command of an in-process job that
 # was between being started and starting its command.
@@ -65,7 +68,7 @@ class CoreBudget:
 _SnakemakeLocal: Any = compat.local_executor_class()
 
 
-class LocalBackend(_SnakemakeLocal):
+class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
     name = "local"
     pool: ThreadPoolExecutor
 
@@ -75,6 +78,8 @@ class LocalBackend(_SnakemakeLocal):
         self._cancelled = threading.Event()
         self._running: dict[Any, subprocess.Popen | None] = {}  # jobid -> its own process
         self._running_lock = threading.Lock()
+        self._sampler = Sampler()
+        self._used: dict[Any, Usage] = {}  # jobid -> what the finished job used
         self._in_groups: set[Any] = set()  # jobids of pipe-group members running
         self._doomed: set[Any] = set()  # jobids that must not start (their group failed)
         super().__init__(host.workflow, host.logger)
@@ -93,9 +98,6 @@ class LocalBackend(_SnakemakeLocal):
     @property
     def common_settings(self) -> Any:
         return compat.local_common_settings()
-
-    def additional_general_args(self) -> str:
-        return f"{super().additional_general_args()} {self._host.container_args()}".strip()
 
     @property
     def cores(self) -> int:
@@ -177,16 +179,34 @@ class LocalBackend(_SnakemakeLocal):
 
     @contextmanager
     def _tracked(self, jobid: Any) -> Iterator[None]:
+        """Register a job's process for cancel, and measure what it uses."""
         with self._running_lock:
             if self._cancelled.is_set() or jobid in self._doomed:
                 # what Snakemake's local executor treats as a job stopped on request
                 raise KeyboardInterrupt(f"job {jobid}: cancelled before it started")
             self._running[jobid] = None
+        self._sampler.start(jobid, partial(self._roots, jobid))
         try:
             yield
         finally:
+            usage = self._sampler.stop(jobid)
             with self._running_lock:
                 self._running.pop(jobid, None)
+                if usage is not None:
+                    self._used[jobid] = usage
+
+    def _roots(self, jobid: Any) -> list[int]:
+        """The job's own process (spawned and group jobs), else its running shell command."""
+        with self._running_lock:
+            process = self._running.get(jobid)
+        process = process or compat.shell_process(jobid)
+        return [process.pid] if process is not None else []
+
+    def outcome(self, job_info: SubmittedJobInfo, state: JobState, msg: Any) -> Outcome:
+        found = super().outcome(job_info, state, msg)
+        with self._running_lock:
+            usage = self._used.pop(job_info.job.jobid, None)
+        return replace(found, usage=usage) if usage is not None else found
 
     def _start(self, jobid: Any, command: str) -> "JobProcess":
         """Start a job's own process; one started while cancelling is stopped at once."""
