@@ -47,7 +47,7 @@ def main() -> None:
         "1",
         "--default-resources",
         "runtime=5",
-        "mem_mb=100",
+        "mem_mb=500",
     ]
     native = workflow(SNAKEFILE.format(n=args.n, container=""))
     podman = workflow(SNAKEFILE.format(n=args.n, container=f'container: "{IMAGE}"'))

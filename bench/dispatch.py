@@ -48,7 +48,7 @@ def main() -> None:
             ],
         }
     else:
-        common = ["--jobs", str(args.jobs), "--default-resources", "runtime=5", "mem_mb=100"]
+        common = ["--jobs", str(args.jobs), "--default-resources", "runtime=5", "mem_mb=500"]
         variants = {
             "snakemake --executor slurm (init 1 s)": [
                 "--executor",

@@ -18,7 +18,7 @@ from common import clean, workflow
 SNAKEFILE = """
 rule one:
     output: "done.txt"
-    resources: runtime=5, mem_mb=100
+    resources: runtime=5, mem_mb=500
     shell: "sleep 1; date +%s.%N > {output}"
 """
 

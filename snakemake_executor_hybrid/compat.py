@@ -61,6 +61,12 @@ def check() -> None:
     expand = _resolve("snakemake.rules", "Rule.expand_resources")
     if "skip_evaluation" not in inspect.signature(expand).parameters:
         missing.append("snakemake.rules.Rule.expand_resources(skip_evaluation=...)")
+    try:  # an instance attribute: ask an instance
+        probe = _resolve("snakemake.resources", "Resource")("probe", lambda: 0)._evaluator
+    except (ImportError, AttributeError, TypeError):
+        probe = None
+    if not callable(probe):
+        missing.append("snakemake.resources.Resource._evaluator")
     if missing:
         from importlib.metadata import version
 
@@ -111,6 +117,16 @@ def static_resource(rule: Any, name: str) -> tuple[bool, Any]:
     if res.is_evaluable():
         return False, None
     return True, res.value
+
+
+def resource_evaluators(rule: Any) -> dict[str, Any]:
+    """The resource functions of a rule by resource name (after Snakemake's own
+    normalisation: ``mem`` and ``mem_mib`` are stored as ``mem_mb``, wrapped)."""
+    return {name: res._evaluator for name, res in rule.resources.items() if res.is_evaluable()}
+
+
+def job_rule_name(job: Any) -> str:
+    return str(job.rule.name)
 
 
 def set_rule_resource(rule: Any, name: str, value: str | int) -> None:
@@ -164,7 +180,7 @@ def overwrite_resource_items(workflow: Any) -> list[str]:
     ]
 
 
-def set_resources_arg(workflow: Any, extra: Mapping[str, Mapping[str, str]]) -> str:
+def set_resources_arg(workflow: Any, extra: Mapping[str, Mapping[str, str | int]]) -> str:
     """One ``--set-resources`` argument: the user's items and ``extra`` (which win).
 
     A spawned Snakemake keeps only the last ``--set-resources`` of its command

@@ -4,7 +4,8 @@ Backends report submission, success and failure to Snakemake themselves; this
 class only routes, creates backends on first use (through the registry) and fans
 out cancel/shutdown. It is also the backends' host (``backends.base.Host``): the
 inner Snakemake call of a spawned job, the delegate plugins' settings, the
-arguments that apply containers in spawned jobs.
+arguments that apply containers and learned requests in spawned jobs, and the
+first look at every report (journal, failover; ``adaptive/``).
 """
 
 import os
@@ -22,8 +23,10 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 from snakemake_human_gate.errors import GateError
 
 from . import compat, routing
+from .adaptive.failover import Failover
+from .adaptive.tracker import Tracker
 from .backends import BACKENDS
-from .backends.base import Backend
+from .backends.base import Backend, Outcome
 from .containers.plan import ContainerPlan
 from .gates import GateWaiter, free_gated_rules
 from .settings import ExecutorSettings, delegate_settings
@@ -31,9 +34,9 @@ from .stored import StoredOutputs
 
 
 def mixed_backends(group: str, choices: set[routing.Choice]) -> None:
-    """Refuse a group whose rules would run on different backends."""
-    if len({c.backend for c in choices}) > 1:
-        detail = "; ".join(sorted(f"{c.backend} ({c.source})" for c in choices))
+    """Refuse a group whose rules would run on different backends (or chains)."""
+    if len({c.chain for c in choices}) > 1:
+        detail = "; ".join(sorted(f"{c.text} ({c.source})" for c in choices))
         raise WorkflowError(
             f"Group job '{group}' mixes backends: {detail}. All rules of a "
             "group run in one job; route them to the same backend."
@@ -47,15 +50,18 @@ class Executor(RealExecutor):
         self.settings = self.workflow.executor_settings or ExecutorSettings()
         self.routes = routing.parse_routes(self.settings.routes)
         self.local_cores = (
-            self.settings.local_cores
-            or compat.local_cores(self.workflow)
-            or os.cpu_count()
-            or 1
+            self.settings.local_cores or compat.local_cores(self.workflow) or os.cpu_count() or 1
         )
         self._backends: dict[str, Backend] = {}
         self._stored = StoredOutputs()
         self._plugin_settings: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._formatting = threading.local()  # the job whose command is being formatted
+        self.tracker = Tracker(
+            self.workflow, self.settings.history, self.logger, self._first_backend
+        )
+        self.failover = Failover(self._resubmit)
+        self._journal_error_said = False
         gated = free_gated_rules(self.workflow)
         self._gates = GateWaiter(self, self.settings, gated) if gated else None
         self._containers = ContainerPlan(
@@ -113,13 +119,27 @@ class Executor(RealExecutor):
         return choice
 
     def _static_backend(self, rule: Any) -> str | None:
-        """The backend of every job of ``rule``; None if it depends on the job."""
+        """The one backend of every job of ``rule``; None if it depends on the job (or
+        on failover: a chain)."""
         if compat.is_localrule(self.workflow, rule):
             return "local"  # Snakemake runs localrules itself
         known, value = compat.static_resource(rule, routing.RESOURCE)
         if not known:
             return None
-        return self._choose_one(rule.name, value).backend
+        choice = self._choose_one(rule.name, value)
+        return choice.backend if len(choice.chain) == 1 else None
+
+    def _first_backend(self, rule_name: str) -> str | None:
+        """Where jobs of the rule named so go first, if that is fixed (learned() prefers
+        the runs there)."""
+        for rule in compat.rules(self.workflow):
+            if compat.rule_name(rule) == rule_name:
+                known, value = compat.static_resource(rule, routing.RESOURCE)
+                try:
+                    return self._choose_one(rule_name, value).backend if known else None
+                except WorkflowError:
+                    return None  # reported where the job is dispatched
+        return None
 
     def _validate_planned_jobs(self) -> None:
         """Fail at start-up on a bad route or container of any rule this run will
@@ -136,7 +156,8 @@ class Executor(RealExecutor):
             choice = self._planned_choice(job)
             if choice is None:
                 continue  # checked at dispatch, once input exists
-            self.backend(choice.backend)
+            for name in choice.chain:
+                self.backend(name)
             group = compat.rule_group(job.rule)
             if group is not None:
                 groups[group].add(choice)
@@ -156,14 +177,59 @@ class Executor(RealExecutor):
 
     def plugin_settings(self, backend: str) -> Any:
         if backend not in self._plugin_settings:
-            self._plugin_settings[backend] = delegate_settings(
-                self.settings, backend, self.logger
-            )
+            self._plugin_settings[backend] = delegate_settings(self.settings, backend, self.logger)
         return self._plugin_settings[backend]
 
     def container_args(self) -> str:
         """``--set-resources`` giving container rules their launcher in a spawned Snakemake."""
-        return compat.set_resources_arg(self.workflow, self._containers.shell_exec())
+        return self.spawn_args(None)
+
+    def spawn_args(self, job: JobExecutorInterface | None, containers: bool = True) -> str:
+        """``--set-resources`` of the Snakemake spawned for ``job``: container launchers
+        and the job's learned requests (which that Snakemake must not evaluate again)."""
+        launchers = self._containers.shell_exec() if containers else {}
+        extra: dict[str, dict[str, str | int]] = {
+            rule: dict(res) for rule, res in launchers.items()
+        }
+        if job is not None:
+            for rule, values in self.tracker.spawn_resources(job).items():
+                extra.setdefault(rule, {}).update(values)
+        return compat.set_resources_arg(self.workflow, extra)
+
+    def job_submitted(self, backend: str, job_info: SubmittedJobInfo) -> None:
+        try:
+            self.tracker.submitted(job_info.job, job_info.external_jobid)
+        except Exception as e:  # noqa: BLE001 - the journal never keeps a job from running
+            self._journal_error(e)
+
+    def job_ended(
+        self, backend: str, job_info: SubmittedJobInfo, outcome: Outcome, msg: Any = None
+    ) -> bool:
+        job = job_info.job
+        after = self.failover.next_backend(job, backend, outcome)
+        try:
+            self.tracker.ended(backend, job, job_info.external_jobid, outcome, after)
+        except Exception as e:  # noqa: BLE001 - nor from being reported
+            self._journal_error(e)
+        if after is None:
+            return False
+        self.logger.warning(
+            f"hybrid: job {job.jobid} ({job.name}) fails over from {backend} to {after}: "
+            f"{outcome.reason or outcome.state.value}"
+        )
+        self.failover.move(job, after)
+        return True
+
+    def _journal_error(self, error: Exception) -> None:
+        if not self._journal_error_said:
+            self._journal_error_said = True
+            self.logger.warning(f"hybrid: a job could not be journalled: {error!r}")
+
+    def _resubmit(self, backend: str, job: JobExecutorInterface) -> None:
+        try:
+            self.backend(backend).run_jobs([job])
+        except Exception as e:  # noqa: BLE001 - the job fails, the run goes on
+            self.report_job_error(SubmittedJobInfo(job), msg=f"failover to {backend} failed: {e}")
 
     def group_cores(self, job: JobExecutorInterface) -> int:
         """Cores of a group job's inner Snakemake: what its members need at once
@@ -189,9 +255,13 @@ class Executor(RealExecutor):
             except WorkflowError as e:
                 self.report_job_error(SubmittedJobInfo(job), msg=str(e))
                 continue
+            chain = f" (then {'/'.join(choice.chain[1:])})" if len(choice.chain) > 1 else ""
             self.logger.info(
-                f"hybrid: job {job.jobid} ({job.name}) -> {choice.backend} [{choice.source}]"
+                f"hybrid: job {job.jobid} ({job.name}) -> {choice.backend}{chain} [{choice.source}]"
             )
+            for line in self.tracker.dispatched(job):
+                self.logger.info(line)
+            self.failover.placed(job, choice)
             by_backend[choice.backend].append(job)
         for name, backend_jobs in by_backend.items():
             self.backend(name).run_jobs(backend_jobs)
@@ -225,8 +295,15 @@ class Executor(RealExecutor):
         kwargs.setdefault("cores", self.group_cores(job))
         return super().get_job_args(job, **kwargs)
 
+    def format_job_exec(self, job: JobExecutorInterface) -> str:
+        self._formatting.job = job
+        try:
+            return super().format_job_exec(job)
+        finally:
+            self._formatting.job = None
+
     def additional_general_args(self) -> str:
-        return self.container_args()
+        return self.spawn_args(getattr(self._formatting, "job", None))
 
     @property
     def cores(self) -> int:
@@ -241,15 +318,19 @@ class Executor(RealExecutor):
     def cancel(self) -> None:
         if self._gates is not None:
             self._gates.stop()
+        self.failover.stop()
         # Remote jobs first: they cost allocations and outlive this process.
         for backend in sorted(self._started(), key=lambda b: b.name == "local"):
             backend.cancel()
+        self.tracker.close()
 
     def shutdown(self) -> None:
         if self._gates is not None:
             self._gates.stop()  # pending gates stay in the store for the next run
+        self.failover.stop()
         for backend in self._started():
             backend.shutdown()
+        self.tracker.close()
 
     def _started(self) -> list[Backend]:
         with self._lock:

@@ -5,6 +5,10 @@ Precedence, most specific first:
      overrides the Snakefile, as for any resource);
   2. the first matching ``--hybrid-routes`` PATTERN=BACKEND item;
   3. ``--hybrid-default-backend``.
+
+Each of them names one backend or a failover chain, ``slurm/local``: the job goes
+to the first; an infrastructure failure there (see ``failover.py``) moves it on
+to the next.
 """
 
 from collections.abc import Iterable
@@ -17,18 +21,33 @@ from snakemake_interface_common.exceptions import WorkflowError
 from .backends import BACKENDS
 
 RESOURCE = "executor"
+CHAIN_SEPARATOR = "/"  # not ',', which --hybrid-routes uses between routes
 
 
 @dataclass(frozen=True)
 class Route:
     pattern: str
-    backend: str
+    backend: str  # one backend or a chain, e.g. "slurm/local"
 
 
 @dataclass(frozen=True)
 class Choice:
-    backend: str
+    backend: str  # where the job goes first
     source: str  # where the choice came from, for messages
+    chain: tuple[str, ...] = ()  # every backend in failover order, ``backend`` first
+
+    def __post_init__(self) -> None:
+        if not self.chain:
+            object.__setattr__(self, "chain", (self.backend,))
+
+    def after(self, backend: str) -> str | None:
+        """The backend that takes over from ``backend``, or None at the chain's end."""
+        index = self.chain.index(backend) + 1
+        return self.chain[index] if index < len(self.chain) else None
+
+    @property
+    def text(self) -> str:
+        return CHAIN_SEPARATOR.join(self.chain)
 
 
 def parse_routes(text: str | None) -> list[Route]:
@@ -46,7 +65,7 @@ def parse_routes(text: str | None) -> list[Route]:
                 "PATTERN=BACKEND, e.g. 'train_*=slurm,plot=local'."
             )
         route = Route(pattern.strip(), backend.strip())
-        check_backend_name(route.backend, f"route {part!r} of --hybrid-routes")
+        parse_chain(route.backend, f"route {part!r} of --hybrid-routes")
         routes.append(route)
     return routes
 
@@ -58,15 +77,39 @@ def choose(
     routes: Iterable[Route],
     default: str,
 ) -> Choice:
-    """Pick the backend of one job of ``rule``."""
+    """Pick the backend (or failover chain) of one job of ``rule``."""
     if resource_value not in (None, ""):
-        return Choice(str(resource_value), resource_source)
+        return _choice(str(resource_value), resource_source, rule)
     for route in routes:
         if fnmatchcase(rule, route.pattern):
-            return Choice(
-                route.backend, f"route '{route.pattern}={route.backend}' of --hybrid-routes"
-            )
-    return Choice(default, "--hybrid-default-backend")
+            source = f"route '{route.pattern}={route.backend}' of --hybrid-routes"
+            return _choice(route.backend, source, rule)
+    return _choice(default, "--hybrid-default-backend", rule)
+
+
+def _choice(value: str, source: str, rule: str) -> Choice:
+    chain = parse_chain(value, source, rule)
+    return Choice(chain[0], source, chain)
+
+
+def parse_chain(value: str, source: str, rule: str | None = None) -> tuple[str, ...]:
+    """``"slurm/local"`` -> ``("slurm", "local")``; every name must be a known backend,
+    named once."""
+    subject = f"Rule '{rule}': " if rule else ""
+    names = tuple(name.strip() for name in value.split(CHAIN_SEPARATOR))
+    if not all(names):
+        raise WorkflowError(
+            f"{subject}empty backend name in {value!r} (from {source}): name one backend, "
+            f"or a failover chain separated by '{CHAIN_SEPARATOR}', e.g. 'slurm/local'."
+        )
+    if len(set(names)) != len(names):
+        raise WorkflowError(
+            f"{subject}failover chain {value!r} (from {source}) names a backend twice; "
+            "a job fails over to each backend at most once."
+        )
+    for name in names:
+        check_backend_name(name, source, rule, value)
+    return names
 
 
 def unmatched(routes: Iterable[Route], rule_names: Iterable[str]) -> list[str]:
@@ -85,23 +128,28 @@ def unmatched(routes: Iterable[Route], rule_names: Iterable[str]) -> list[str]:
     return warnings
 
 
-def check_backend_name(name: str, source: str, rule: str | None = None) -> None:
+def check_backend_name(
+    name: str, source: str, rule: str | None = None, chain: str | None = None
+) -> None:
     """Raise a WorkflowError naming rule, value, source and the valid choices."""
     subject = f"Rule '{rule}': " if rule else ""
     if name not in BACKENDS:
+        within = f" in failover chain {chain!r}" if chain and chain != name else ""
         raise WorkflowError(
-            f"{subject}unknown backend {name!r} (from {source}). "
+            f"{subject}unknown backend {name!r}{within} (from {source}). "
             f"Valid backends: {', '.join(sorted(BACKENDS))}."
         )
 
 
 def check_available(choice: Choice, rule: str) -> None:
-    """Raise if the chosen backend is unknown or cannot run on this machine."""
-    check_backend_name(choice.backend, choice.source, rule)
-    missing = BACKENDS[choice.backend].missing()
-    if missing:
-        raise WorkflowError(
-            f"Rule '{rule}' is routed to backend {choice.backend!r} (from "
-            f"{choice.source}), but that backend cannot run here: {missing}. "
-            "Route the rule elsewhere or install what is missing."
-        )
+    """Raise if a backend of the choice is unknown or cannot run on this machine."""
+    for name in choice.chain:
+        check_backend_name(name, choice.source, rule, choice.text)
+        missing = BACKENDS[name].missing()
+        if missing:
+            drop = f" (or drop {name!r} from its chain)" if len(choice.chain) > 1 else ""
+            raise WorkflowError(
+                f"Rule '{rule}' is routed to backend {choice.text!r} (from {choice.source}), "
+                f"but backend {name!r} cannot run here: {missing}. Route the rule "
+                f"elsewhere{drop} or install what is missing."
+            )

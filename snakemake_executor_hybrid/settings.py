@@ -30,7 +30,8 @@ class ExecutorSettings(ExecutorSettingsBase):
     default_backend: str = setting(
         "local",
         "Backend for rules that name none (resource 'executor') and "
-        f"match no route. One of: {', '.join(sorted(BACKENDS))}.",
+        f"match no route. One of: {', '.join(sorted(BACKENDS))}, or a failover chain "
+        "such as 'slurm/local' (docs/adaptive.md).",
     )
     routes: Optional[str] = setting(  # noqa: UP045 (argparse needs typing.Optional)
         None,
@@ -96,6 +97,12 @@ class ExecutorSettings(ExecutorSettingsBase):
         "containers, besides thread counts, TMPDIR and CUDA_VISIBLE_DEVICES "
         "(e.g. 'WANDB_API_KEY,HF_HOME').",
     )
+    history: Optional[str] = setting(  # noqa: UP045
+        None,
+        "The run journal (an SQLite file): every job's requests, what it used and how "
+        "it ended, read by learned() resources and by 'snakemake-hybrid'. Default: "
+        ".snakemake/hybrid/history.sqlite in the working directory.",
+    )
     gate_dir: Optional[str] = setting(  # noqa: UP045
         None,
         "Store of human-gate decisions (shared with 'snakemake-gate --dir'). "
@@ -141,7 +148,7 @@ class ExecutorSettings(ExecutorSettingsBase):
         for name, value in self.plugin_settings.items():
             _check_plugin_settings(name, value)
 
-        routing.check_backend_name(
+        routing.parse_chain(
             self.default_backend, "--hybrid-default-backend (profile key 'hybrid-default-backend')"
         )
         routing.parse_routes(self.routes)
@@ -179,8 +186,7 @@ def _check_plugin_settings(backend: str, value: Any) -> None:
         cls = compat.plugin_settings_class(spec.capabilities.plugin)
         if cls is not None and not isinstance(value, cls):
             raise WorkflowError(
-                f"{where}: expected a {cls.__module__}.{cls.__name__}, got "
-                f"{type(value).__name__}."
+                f"{where}: expected a {cls.__module__}.{cls.__name__}, got {type(value).__name__}."
             )
 
 

@@ -32,9 +32,10 @@ from snakemake_interface_common.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
 from .. import compat
+from ..states import JobState
 from . import aws_batch_api as api
 from . import cloud
-from .base import Host
+from .base import Host, Outcome, ReportsToHost, SpawnsWithHostArgs
 
 CONNECT_TIMEOUT = 5  # seconds, per attempt of an AWS call
 READ_TIMEOUT = 30
@@ -95,8 +96,9 @@ def check_settings(settings: Any) -> None:
         )
 
 
-class AwsBatchBackend(BatchPluginExecutor):
+class AwsBatchBackend(ReportsToHost, SpawnsWithHostArgs, BatchPluginExecutor):
     name = "aws-batch"
+    spawn_containers = False  # the job runs in the rule's image: no launcher of ours
 
     def __init__(self, host: Host) -> None:
         settings = host.plugin_settings(self.name)
@@ -278,6 +280,14 @@ class AwsBatchBackend(BatchPluginExecutor):
                 break
             time.sleep(1)
         return lines, f"CloudWatch Logs {api.LOG_GROUP} {stream}"
+
+    def outcome(self, job_info: SubmittedJobInfo, state: JobState, msg: Any) -> Outcome:
+        """A job Batch refused, or whose endpoint stopped answering, did not fail by
+        itself: it may fail over (``slurm/aws-batch``, ``aws-batch/local``)."""
+        found = super().outcome(job_info, state, msg)
+        if str(msg or "").startswith(("AWS Batch refused the job", "AWS Batch at ")):
+            return Outcome(found.state, found.reason, found.usage, infrastructure=True)
+        return found
 
     async def sleep(self) -> None:
         deadline = time.monotonic() + self.next_seconds_between_status_checks

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -27,8 +28,10 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from .. import compat
+from ..adaptive.usage import Sampler
 from ..processes import terminate_tree
-from .base import Host
+from ..states import JobState
+from .base import Host, Outcome, ReportsToHost, SpawnsWithHostArgs, Usage
 
 # How long a cancel keeps looking for the shell command of an in-process job that
 # was between being started and starting its command.
@@ -65,7 +68,7 @@ class CoreBudget:
 _SnakemakeLocal: Any = compat.local_executor_class()
 
 
-class LocalBackend(_SnakemakeLocal):
+class LocalBackend(ReportsToHost, SpawnsWithHostArgs, _SnakemakeLocal):
     name = "local"
     pool: ThreadPoolExecutor
 
@@ -75,7 +78,10 @@ class LocalBackend(_SnakemakeLocal):
         self._cancelled = threading.Event()
         self._running: dict[Any, subprocess.Popen | None] = {}  # jobid -> its own process
         self._running_lock = threading.Lock()
+        self._sampler = Sampler()
+        self._used: dict[Any, Usage] = {}  # jobid -> what the finished job used
         self._in_groups: set[Any] = set()  # jobids of pipe-group members running
+        self._doomed: set[Any] = set()  # jobids that must not start (their group failed)
         super().__init__(host.workflow, host.logger)
 
     def __post_init__(self) -> None:
@@ -92,9 +98,6 @@ class LocalBackend(_SnakemakeLocal):
     @property
     def common_settings(self) -> Any:
         return compat.local_common_settings()
-
-    def additional_general_args(self) -> str:
-        return f"{super().additional_general_args()} {self._host.container_args()}".strip()
 
     @property
     def cores(self) -> int:
@@ -143,6 +146,12 @@ class LocalBackend(_SnakemakeLocal):
             self._in_groups.update(members)
             try:
                 super().run_group_job(job)
+            except BaseException:
+                # Snakemake kills the members' shells when one fails, but a member that
+                # had not started its shell yet would start it and block on its pipe
+                # for ever (a reader of a FIFO whose writer is gone): stop those too.
+                self._stop(members)
+                raise
             finally:
                 self._in_groups.difference_update(members)
 
@@ -170,16 +179,34 @@ class LocalBackend(_SnakemakeLocal):
 
     @contextmanager
     def _tracked(self, jobid: Any) -> Iterator[None]:
+        """Register a job's process for cancel, and measure what it uses."""
         with self._running_lock:
-            if self._cancelled.is_set():
+            if self._cancelled.is_set() or jobid in self._doomed:
                 # what Snakemake's local executor treats as a job stopped on request
                 raise KeyboardInterrupt(f"job {jobid}: cancelled before it started")
             self._running[jobid] = None
+        self._sampler.start(jobid, partial(self._roots, jobid))
         try:
             yield
         finally:
+            usage = self._sampler.stop(jobid)
             with self._running_lock:
                 self._running.pop(jobid, None)
+                if usage is not None:
+                    self._used[jobid] = usage
+
+    def _roots(self, jobid: Any) -> list[int]:
+        """The job's own process (spawned and group jobs), else its running shell command."""
+        with self._running_lock:
+            process = self._running.get(jobid)
+        process = process or compat.shell_process(jobid)
+        return [process.pid] if process is not None else []
+
+    def outcome(self, job_info: SubmittedJobInfo, state: JobState, msg: Any) -> Outcome:
+        found = super().outcome(job_info, state, msg)
+        with self._running_lock:
+            usage = self._used.pop(job_info.job.jobid, None)
+        return replace(found, usage=usage) if usage is not None else found
 
     def _start(self, jobid: Any, command: str) -> "JobProcess":
         """Start a job's own process; one started while cancelling is stopped at once."""
@@ -192,17 +219,33 @@ class LocalBackend(_SnakemakeLocal):
         return process
 
     def cancel(self) -> None:
-        """Start nothing more, stop what runs, then wait for the workers.
+        """Start nothing more, stop what runs, then wait for the workers."""
+        self._cancelled.set()
+        self._stop(None)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        # Snakemake is done with every job; a process still running is a leftover
+        self._stop(None)
+        super().shutdown()
+
+    def _stop(self, jobids: set[Any] | None) -> None:
+        """Stop the running jobs ``jobids`` (all: None) and keep them from starting.
 
         An in-process job may be between taking its cores and starting its shell
         command: keep looking for that command until the job ends (bounded).
         """
-        self._cancelled.set()
+        with self._running_lock:
+            self._doomed.update(jobids or ())
         deadline = time.monotonic() + CANCEL_GRACE_SECONDS
         stopped: set[int] = set()
         while True:
             with self._running_lock:
-                running = dict(self._running)
+                running = {
+                    jobid: process
+                    for jobid, process in self._running.items()
+                    if jobids is None or jobid in jobids
+                }
             if not running or time.monotonic() > deadline:
                 break
             for jobid, process in running.items():
@@ -214,7 +257,6 @@ class LocalBackend(_SnakemakeLocal):
                             os.killpg(process.pid, signal.SIGTERM)
                     stopped.add(process.pid)
             time.sleep(0.05)
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class GroupJobFailed(Exception):

@@ -12,11 +12,17 @@ logs, array jobs) is the upstream plugin's own code. Replaced here:
 * cancel stops submitting first and then cancels every job of the run by name,
   including submissions that were in flight;
 * the default account is read from ``sacctmgr`` (upstream's guess pipes sacct
-  through ``tail`` without a shell and always fails).
+  through ``tail`` without a shell and always fails);
+* a job that can never start (pending for a reason that cannot clear, or refused
+  by sbatch) is cancelled and reported at once, marked as an infrastructure
+  failure (it may fail over); a job that ended is reported with what it used (one
+  batched sacct with job steps) and, if SLURM killed it for memory, as
+  OUT_OF_MEMORY (see slurm_outcome).
 """
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import shlex
 import subprocess
@@ -33,11 +39,14 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
 from ..states import JobState
 from . import slurm_array
+from . import slurm_checks as checks
+from . import slurm_outcome as so
 from . import slurm_status as st
-from .base import Host
+from .base import OUTCOME, Host, Outcome, ReportsToHost, SpawnsWithHostArgs, attach
 
 # A submitted job that neither sacct nor squeue reports for this long is lost.
 LOST_AFTER_SECONDS = 120.0
+LOG_TAIL_BYTES = 65536
 
 
 class WorkflowView:
@@ -51,7 +60,7 @@ class WorkflowView:
         return getattr(self._workflow, name)
 
 
-class SlurmBackend(SlurmPluginExecutor):
+class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
     name = "slurm"
 
     def __init__(self, host: Host) -> None:
@@ -62,6 +71,7 @@ class SlurmBackend(SlurmPluginExecutor):
         self._first_missing: dict[str, float] = {}
         self._account_lock = threading.Lock()
         self._default_account_arg: str | None = None
+        self._checks = checks.Checks(_run, host.logger)
         settings = host.plugin_settings(self.name)
         self._use_squeue = _status_command(settings, host.logger) == "squeue"
         super().__init__(WorkflowView(host.workflow, settings), host.logger)
@@ -69,9 +79,6 @@ class SlurmBackend(SlurmPluginExecutor):
     @property
     def common_settings(self):
         return slurm_common_settings
-
-    def additional_general_args(self) -> str:
-        return f"{super().additional_general_args()} {self._host.container_args()}".strip()
 
     # -- status ---------------------------------------------------------------
 
@@ -88,6 +95,7 @@ class SlurmBackend(SlurmPluginExecutor):
         requeue = bool(self.workflow.executor_settings.requeue)
         missing = [j for j in active_jobs if st.lookup(records, j.external_jobid) is None]
         lost = await self._lost(missing)
+        final, never = [], []
         for job_info in active_jobs:
             record = st.lookup(records, job_info.external_jobid)
             if record is None:
@@ -104,21 +112,69 @@ class SlurmBackend(SlurmPluginExecutor):
                 continue
             self._first_missing.pop(job_info.external_jobid, None)
             state = record.state(requeue)
-            if not state.final:
-                yield job_info
-            elif state is JobState.SUCCEEDED:
-                self._host.outputs_stored(job_info.job)  # the job's Snakemake did
-                self.report_job_success(job_info)
-                self._remove_log(job_info)
+            if state.final:
+                final.append((job_info, record))
+            elif state is JobState.QUEUED and (
+                message := await self._checks.never_starts(job_info.job, record)
+            ):
+                never.append((job_info, record, message))
             else:
-                if state is JobState.NODE_FAILED and record.nodes:
-                    self._failed_nodes.add(record.nodes)
-                log = job_info.aux.get("slurm_logfile")
-                self.report_job_error(
-                    job_info,
-                    msg=st.failure_message(record, log),
-                    aux_logs=[str(log)] if log else [],
-                )
+                yield job_info
+        await self._give_up(never)
+        used = await self._checks.usage([r.job_id for _, r in final]) if final else {}
+        # SLURM requeues a batch job after a node failure (JobRequeue=1, the default):
+        # one that is reported failed (or fails over) must not run again there.
+        failed = [r.job_id for _, r in final if r.native_state in so.INFRASTRUCTURE_STATES]
+        if failed:
+            await _run(st.scancel_ids_argv(failed))
+        for job_info, record in final:
+            self._report_end(job_info, record, used.get(record.job_id), requeue)
+
+    def _report_end(
+        self, job_info: SubmittedJobInfo, record: st.SlurmRecord, used: so.JobUsage | None,
+        requeue: bool,
+    ) -> None:  # fmt: skip
+        log = job_info.aux.get("slurm_logfile")
+        failed = record.state(requeue) is not JobState.SUCCEEDED
+        text = _tail(log) if failed else ""
+        requested = job_info.job.resources.get("mem_mb")
+        requested = requested if isinstance(requested, int) else None
+        outcome = so.ended(record, used, text, requested, requeue)
+        if outcome.state is JobState.SUCCEEDED:
+            self._host.outputs_stored(job_info.job)  # the job's Snakemake did
+            self.report_job_success(attach(job_info, outcome))
+            self._remove_log(job_info)
+            return
+        if outcome.state is JobState.NODE_FAILED and record.nodes:
+            self._failed_nodes.add(record.nodes)
+        message = st.failure_message(record, log, outcome.reason)
+        self.report_job_error(
+            attach(job_info, dataclasses.replace(outcome, message=message)),
+            msg=message,
+            aux_logs=[str(log)] if log else [],
+        )
+
+    async def _give_up(self, never: list[tuple[SubmittedJobInfo, st.SlurmRecord, str]]) -> None:
+        """Cancel jobs that can never start and report them (infrastructure failures)."""
+        if not never:
+            return
+        await _run(st.scancel_ids_argv([record.job_id for _, record, _ in never]))
+        for job_info, _, problem in never:
+            message = problem + so.FIX
+            outcome = Outcome(JobState.FAILED, problem, infrastructure=True, message=message)
+            self.report_job_error(attach(job_info, outcome), msg=message)
+
+    def outcome(self, job_info: SubmittedJobInfo, state: JobState, msg: Any) -> Outcome:
+        """sbatch refusing a job (upstream reports it as an error without a job id) is an
+        infrastructure failure, told with the request and the partition's limits."""
+        text = str(msg or "")
+        if OUTCOME in (job_info.aux or {}) or not text.startswith(_SBATCH_FAILED):
+            return super().outcome(job_info, state, msg)
+        error = text.split("The error message was '", 1)[-1].split("'.\n", 1)[0]
+        request = checks.request(job_info.job, None)
+        limits = self._checks.limits_now(request.partition)
+        problem = so.refused(request, error, limits)
+        return Outcome(JobState.FAILED, problem, infrastructure=True, message=problem + so.FIX)
 
     async def _query(self, job_ids: list[str]) -> dict[str, st.SlurmRecord] | None:
         if self._use_squeue:
@@ -142,9 +198,7 @@ class SlurmBackend(SlurmPluginExecutor):
         attempts = max(1, int(self.workflow.executor_settings.status_attempts or 5))
         message = f"'{' '.join(argv[:2])} ...' failed: {err.strip() or 'no message'}"
         if self._status_failures >= attempts:
-            need = (
-                "squeue" if self._use_squeue else "job accounting (slurmdbd) for sacct"
-            )
+            need = "squeue" if self._use_squeue else "job accounting (slurmdbd) for sacct"
             raise WorkflowError(
                 f"SLURM status query failed {self._status_failures} times in a row: "
                 f"{message}. The SLURM backend needs {need}; ask your administrators, "
@@ -216,6 +270,20 @@ class SlurmBackend(SlurmPluginExecutor):
         # No new sbatch may start once cancelling; then cancel all jobs by name.
         self._job_submission_executor.shutdown(wait=True, cancel_futures=True)
         super().cancel()
+
+
+_SBATCH_FAILED = ("SLURM sbatch failed", "sbatch refused")  # upstream's and slurm_array's
+
+
+def _tail(log: Any) -> str:
+    """The end of a job's log (where SLURM writes why it killed the job)."""
+    try:
+        with open(str(log), "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - LOG_TAIL_BYTES))
+            return f.read().decode(errors="replace")
+    except (OSError, TypeError):
+        return ""
 
 
 def _default_account() -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..states import JobState
 
-SACCT_FIELDS = ("JobID", "State", "ExitCode", "Reason", "NodeList")
+SACCT_FIELDS = ("JobID", "State", "ExitCode", "Reason", "NodeList", "Partition")
 SACCT_CHUNK = 500  # job ids per sacct call, to keep argv short
 
 # Native SLURM job states (sacct/squeue long names) -> our state model.
@@ -54,6 +54,7 @@ class SlurmRecord:
     exit_code: str
     reason: str
     nodes: str
+    partition: str = ""
 
     def state(self, requeue: bool = False) -> JobState:
         if requeue and self.native_state in REQUEUED_BY_SLURM:
@@ -105,10 +106,10 @@ def _records(rows: Iterator[list[str]]) -> dict[str, SlurmRecord]:
     for cols in rows:
         if len(cols) < len(SACCT_FIELDS):
             cols += [""] * (len(SACCT_FIELDS) - len(cols))
-        job_id, state, exit_code, reason, nodes = cols[: len(SACCT_FIELDS)]
+        job_id, state, exit_code, reason, nodes, partition = cols[: len(SACCT_FIELDS)]
         native = state.split()[0] if state.strip() else "PENDING"
         for one in expand_job_ids(job_id):
-            records[one] = SlurmRecord(one, native, exit_code, reason, nodes)
+            records[one] = SlurmRecord(one, native, exit_code, reason, nodes, partition)
     return records
 
 
@@ -124,7 +125,7 @@ def squeue_status_argv(run_name: str) -> list[str]:
         "--noheader",
         "--states=all",
         f"--name={run_name}",
-        "--format=%i|%T|%r|%N",
+        "--format=%i|%T|%r|%N|%P",
     ]
 
 
@@ -133,8 +134,8 @@ def parse_squeue(output: str) -> dict[str, SlurmRecord]:
     rows = []
     for line in output.splitlines():
         if line.strip():
-            job_id, state, reason, nodes = (line.split("|") + ["", "", ""])[:4]
-            rows.append([job_id, state, "", reason, nodes])
+            job_id, state, reason, nodes, partition = (line.split("|") + [""] * 4)[:5]
+            rows.append([job_id, state, "", reason, nodes, partition])
     return _records(iter(rows))
 
 
@@ -144,13 +145,16 @@ def lookup(records: dict[str, SlurmRecord], job_id: str) -> SlurmRecord | None:
     return records.get(job_id)
 
 
-def failure_message(record: SlurmRecord, log_path: object) -> str:
-    """The job error shown to the user: SLURM state, exit code, reason, log."""
+def failure_message(record: SlurmRecord, log_path: object, detail: str | None = None) -> str:
+    """The job error shown to the user: SLURM state, exit code, reason (or what we
+    made of it, ``detail``), log."""
     code, _, signal = record.exit_code.partition(":")
     exit_part = f"exit code {code or '?'}"
     if signal and signal != "0":
         exit_part += f", signal {signal}"
     reason = record.reason if record.reason and record.reason != "None" else "none given"
+    if detail and not detail.startswith(f"SLURM {record.native_state}"):
+        reason = detail
     where = f" on {record.nodes}" if record.nodes and record.nodes != "None assigned" else ""
     return (
         f"SLURM job {record.job_id} ended {record.native_state}{where} "
@@ -161,6 +165,24 @@ def failure_message(record: SlurmRecord, log_path: object) -> str:
 def squeue_argv(run_name: str) -> list[str]:
     """squeue call listing the ids of this run's jobs SLURM still holds."""
     return ["squeue", "--noheader", "--format=%i", f"--name={run_name}"]
+
+
+def running_jobs_argv(user: str) -> list[str]:
+    """squeue call listing the ids of ``user``'s running jobs."""
+    return ["squeue", "--noheader", "--states=RUNNING", f"--user={user}", "--format=%i"]
+
+
+def pending_reason_argv(job_id: str) -> list[str]:
+    """squeue call printing a pending job's full reason (with ``UnavailableNodes:...``)."""
+    return ["squeue", "--noheader", f"--jobs={job_id}", "--format=%r"]
+
+
+def node_states_argv(nodes: str) -> list[str]:
+    return ["sinfo", "--noheader", "--Node", f"--nodes={nodes}", "--format=%N|%T"]
+
+
+def scancel_ids_argv(job_ids: Sequence[str]) -> list[str]:
+    return ["scancel", *job_ids]
 
 
 def scancel_argv(run_name: str, clusters: bool = False) -> list[str]:

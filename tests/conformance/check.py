@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,33 +47,39 @@ def cancel_left_behind() -> None:
 
 
 def run_case(mode: str, case: str, timeout: float = TIMEOUT) -> Outcome:
-    """Run ``case`` under ``mode``; past ``timeout`` its Snakemake gets SIGTERM (it
-    cancels its jobs, SLURM ones included), then SIGKILL."""
+    """Run ``case`` under ``mode`` in a session of its own; past ``timeout`` its Snakemake
+    gets SIGTERM (it cancels its jobs, SLURM ones included), then SIGKILL. Whatever the
+    case leaves running is killed with its session when it ends (upstream's pipe cases
+    leave a reader blocked on a FIFO whose writer failed, under --executor local too)."""
     start = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.conformance.runner", mode, case],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        for signum, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.conformance.runner", mode, case],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        status = None
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            status = "timeout"
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             try:
-                os.killpg(process.pid, signum)
-                output, _ = process.communicate(timeout=grace)
-                break
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                continue
-            except ProcessLookupError:
-                output, _ = process.communicate()
-                break
-        if "slurm" in mode:
-            cancel_left_behind()
-        return Outcome(case, mode, "timeout", time.monotonic() - start, output or "")
-    status = {0: "passed", 5: "skipped"}.get(process.returncode, "failed")
+                process.kill()
+                process.wait()
+            if "slurm" in mode:
+                cancel_left_behind()
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # leftovers of the case
+        log.seek(0)
+        output = log.read()
+    if status is None:
+        status = {0: "passed", 5: "skipped"}.get(process.returncode, "failed")
     return Outcome(case, mode, status, time.monotonic() - start, output)

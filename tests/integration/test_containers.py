@@ -100,7 +100,7 @@ def write_workflow(wd: Path, image: str, resources: str = "") -> Path:
     wd.mkdir(exist_ok=True)
     (wd / "Snakefile").write_text(
         f'rule only:\n    output: "out.txt"\n    container: "{image}"\n'
-        f"    resources: {resources or 'mem_mb=10'}\n"
+        f"    resources: {resources or 'mem_mb=500'}\n"
         '    shell: "cat /etc/hybrid-test-image > {output}"\n'
     )
     return wd
@@ -188,7 +188,7 @@ rule all:
 rule sleep:
     output: "{where}.txt"
     container: "localhost/hybrid-test:bookworm"
-    resources: executor=lambda wc: wc.where, runtime=5, mem_mb=100
+    resources: executor=lambda wc: wc.where, runtime=5, mem_mb=500
     shell: "touch {wildcards.where}.started; sleep 600; touch {output}"
 """
 

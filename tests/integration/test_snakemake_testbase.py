@@ -2,6 +2,7 @@
 
 import pytest
 from snakemake.common.tests import TestWorkflowsLocalStorageBase
+from snakemake.settings.types import ResourceSettings
 
 from snakemake_executor_hybrid.settings import ExecutorSettings
 
@@ -27,6 +28,11 @@ class TestAllSlurm(HybridBase):
 
     def get_executor_settings(self):
         return ExecutorSettings(default_backend="slurm", slurm_status_interval=1)
+
+    def get_resource_settings(self):
+        # upstream's rule c asks for mem="5MB"; the project's SLURM enforces memory, and
+        # each step of a SLURM job holds a Snakemake of about 120 MB
+        return ResourceSettings(overwrite_resources={"c": {"mem_mb": 500}})
 
 
 @pytest.mark.slurm

@@ -128,7 +128,7 @@ def test_set_resources_moves_a_rule_to_slurm_and_verbose_shows_sbatch(wd):
         "--set-resources",
         "step:executor=slurm",
         "step:runtime=5",
-        "step:mem_mb=100",
+        "step:mem_mb=500",
     )
     assert run.returncode == 0, run.stderr
     (interval,) = spans(wd, 1)

@@ -93,3 +93,54 @@ def test_every_registered_backend_is_a_module_with_a_create_function():
             assert list(inspect.signature(module.create).parameters) == ["host"], name
         if spec.capabilities.wraps_containers:  # it runs images itself
             assert not spec.capabilities.container_runtimes, name
+
+
+# -- failover chains ----------------------------------------------------------------
+
+
+def test_a_chain_goes_to_its_first_backend_and_names_the_next():
+    choice = routing.choose("big", "slurm/local", "resource 'executor' of rule 'big'", [], "local")
+    assert choice.backend == "slurm" and choice.chain == ("slurm", "local")
+    assert choice.after("slurm") == "local" and choice.after("local") is None
+    assert choice.text == "slurm/local"
+
+
+def test_routes_and_the_default_take_chains():
+    routes = routing.parse_routes("big=slurm/local, small=local")
+    assert routing.choose("big", None, "", routes, "local").chain == ("slurm", "local")
+    assert routing.choose("other", None, "", routes, "slurm / local").chain == ("slurm", "local")
+
+
+def test_a_single_backend_is_a_chain_of_one():
+    assert routing.choose("x", "local", "", [], "local").chain == ("local",)
+    assert Choice("local", "s") == Choice("local", "s", ("local",))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("slurm/slrum", "unknown backend 'slrum' in failover chain 'slurm/slrum'"),
+        ("slurm//local", "empty backend name in 'slurm//local'"),
+        ("local/local", "names a backend twice"),
+    ],
+)
+def test_bad_chains_are_refused_naming_rule_value_and_source(value, message):
+    with pytest.raises(WorkflowError) as err:
+        routing.choose("big", value, "--set-resources big:executor=...", [], "local")
+    text = str(err.value)
+    assert message in text and "Rule 'big'" in text and "--set-resources" in text
+
+
+def test_a_bad_chain_in_a_route_names_the_flag():
+    with pytest.raises(WorkflowError, match="route 'big=slurm/nope' of --hybrid-routes"):
+        routing.parse_routes("big=slurm/nope")
+
+
+def test_every_backend_of_a_chain_must_be_able_to_run_here(monkeypatch):
+    monkeypatch.setitem(BACKENDS, "ghost", BackendSpec("ghost", "x", requires_command="no-xyz"))
+    choice = routing.choose("big", "local/ghost", "the resource", [], "local")
+    with pytest.raises(WorkflowError) as err:
+        routing.check_available(choice, "big")
+    text = str(err.value)
+    assert "routed to backend 'local/ghost'" in text and "backend 'ghost' cannot run here" in text
+    assert "drop 'ghost' from its chain" in text

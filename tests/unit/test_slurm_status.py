@@ -107,7 +107,7 @@ def test_sacct_argv_is_one_batched_call_with_explicit_fields():
             "--allocations",
             "--parsable2",
             "--noheader",
-            "--format=JobID,State,ExitCode,Reason,NodeList",
+            "--format=JobID,State,ExitCode,Reason,NodeList,Partition",
             "--jobs=1,2,3",
         ]
     ]
