@@ -283,3 +283,21 @@ def test_cli_resolves_rule_names_and_prefixes(store, artifact, capsys):
     assert main(["--dir", root, "approve", record.id, "--set", "lr=1"]) == 0
     assert main(["--dir", root, "reject", "review"]) == 0  # now the only pending one
     assert store.get(other.id).decision.choice == "reject"
+
+
+def test_cli_list_leaves_the_cycle_collector_as_it_found_it(store, artifact, capsys):
+    import gc
+
+    from snakemake_human_gate.cli import main
+
+    ask(store, artifact)
+    assert gc.isenabled()
+    assert main(["--dir", str(store.root), "list"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["--dir", str(store.root), "list", "--json"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert "review" in capsys.readouterr().out
