@@ -27,7 +27,7 @@ from typing import Any
 
 from . import ownerfiles
 from .errors import GateError, InvalidInput
-from .storefs import StoreTree
+from .storefs import StoreTree, UnsafeFile
 from .text import json_text
 
 ENV_KEY = "SNAKEMAKE_GATE_SIGNING_KEY"
@@ -55,12 +55,15 @@ def current_user() -> str:
 
 
 def registered(tree: StoreTree) -> bool:
-    """Whether the store has a key registry (its entries are to be signed)."""
-    with tree.dir() as root:
-        try:
-            os.stat(KEYS[0], dir_fd=root, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
+    """Whether the store has a key registry (its entries are to be signed); ``keys/``
+    alone is not one (it holds the approver groups too)."""
+    try:
+        with tree.dir(KEYS[0]) as keys:
+            os.stat(KEYS[1], dir_fd=keys, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    except UnsafeFile:  # a link or another file in its place: 'audit --verify' says what
+        return True
     return True
 
 

@@ -73,3 +73,16 @@ def test_only_the_owner_sets_groups_and_a_group_write_store_becomes_sticky(tmp_p
         set_group(store.tree, "leads", ["mallory"], store.share)
     monkeypatch.undo()
     assert read_file(store.tree) == {"leads": ["alice"]}
+
+
+def test_a_group_file_alone_does_not_make_the_store_a_signed_one(
+    store, artifact, tmp_path, monkeypatch
+):
+    """keys/ holds the groups too: only a key registry asks writers for a key."""
+    from snakemake_human_gate.signing import ENV_KEY
+
+    monkeypatch.setenv(ENV_KEY, str(tmp_path / "no-key"))  # this user has no key
+    set_group(store.tree, "leads", ["alice"], store.share)
+    fresh = GateStore(store.root)
+    ask(fresh, artifact, ["@leads"])
+    assert fresh.audit.warnings == []
