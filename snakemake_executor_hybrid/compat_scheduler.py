@@ -65,6 +65,12 @@ def set_aside(workflow: Any, waiting: Iterable[Any]) -> bool:
     return True
 
 
+def job_failed(workflow: Any) -> bool:
+    """Whether a job of the run failed (under ``--keep-going``): Snakemake then ends with
+    status 1 (False where this Snakemake does not say)."""
+    return bool(getattr(workflow.scheduler, "_errors", False))
+
+
 def on_success(workflow: Any, hook: Callable[[Any], None]) -> None:
     """Run ``hook`` (with the log file) where Snakemake would run the Snakefile's
     ``onsuccess`` handler, instead of it: in the main thread, after the executor's

@@ -95,14 +95,16 @@ def wildcards(record: GateRecord) -> str:
 
 
 def summary(records: list[GateRecord], root: Path, status: int) -> str:
-    """What the run says when it stops because only gates wait."""
+    """What the run says when it stops because only gates wait; ``status`` is 75, or 1
+    when a job failed too (under ``--keep-going``)."""
     lines = [f"Every remaining job waits on a human ({len(records)} gate(s)); stopping."]
     for record in records:
         who = ", ".join(record.spec.approvers) if record.spec.approvers else "anyone"
         where = f" [{wildcards(record)}]" if record.wildcards else ""
         lines.append(f"  {record.id}{where}: {record.spec.question} (decides: {who})")
+    why = "a job failed" if status == 1 else "gates wait"
     lines.append(
         f"Decide with 'snakemake-gate --dir {root} list', then rerun Snakemake: decided "
-        f"gates are not asked again. Exit status {status}: gates wait."
+        f"gates are not asked again. Exit status {status}: {why}."
     )
     return "\n".join(lines)

@@ -223,7 +223,9 @@ class GateWaiter:
             self._quiet_since = None
             return False
         records = [self.store.get(gid) for gid in self.waiter.watching()]
-        self._logger.info(summary(records, self.store.root, EXIT_WAITING))
+        # a job that failed (under --keep-going): Snakemake ends with status 1
+        status = 1 if compat_scheduler.job_failed(self._workflow) else EXIT_WAITING
+        self._logger.info(summary(records, self.store.root, status))
         for job in gate_jobs:
             compat_scheduler.release_job(self._workflow, job)
         self._stopped_for_gates = True

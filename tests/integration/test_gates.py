@@ -344,6 +344,19 @@ def test_stopping_for_gates_exits_75_after_snakemake_has_ended_its_run(tmp_path)
     assert again.returncode == 0, again.stderr  # not locked; nothing waits any more
 
 
+def test_stopping_for_gates_after_a_failed_job_says_status_1(tmp_path):
+    """With --keep-going a job that failed makes the status 1, not 75: the summary says
+    which."""
+    wd, _ = gated(tmp_path, indep=1, seconds="0; exit 3")  # the independent job fails
+    run = snakemake(
+        wd, *hybrid("--jobs", "2", "--keep-going", "--hybrid-exit-when-waiting"), timeout=180
+    )
+    assert run.returncode == 1, run.stderr
+    assert "Every remaining job waits on a human (1 gate(s)); stopping." in run.stderr
+    assert "Exit status 75" not in run.stderr
+    assert "Exit status 1: a job failed" in run.stderr
+
+
 def test_two_working_directories_sharing_a_store_each_get_the_decision(tmp_path):
     shared = tmp_path / "shared-gates"
     one, _ = gated(tmp_path / "one", indep=0)
