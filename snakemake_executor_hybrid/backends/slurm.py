@@ -29,6 +29,7 @@ import subprocess
 import threading
 import time
 from collections.abc import AsyncGenerator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,13 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
 from ..states import JobState
 from . import slurm_array
+from . import slurm_bundle as sb
 from . import slurm_checks as checks
 from . import slurm_outcome as so
 from . import slurm_status as st
-from .base import OUTCOME, Host, Outcome, ReportsToHost, SpawnsWithHostArgs, attach
+from .base import OUTCOME, Host, Outcome, ReportsToHost, SpawnsWithHostArgs, Usage, attach
+from .bundle_events import SUCCEEDED, MemberEvent
+from .bundle_plan import inner_args
 
 # A submitted job that neither sacct nor squeue reports for this long is lost.
 LOST_AFTER_SECONDS = 120.0
@@ -74,7 +78,9 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         self._checks = checks.Checks(_run, host.logger)
         settings = host.plugin_settings(self.name)
         self._use_squeue = _status_command(settings, host.logger) == "squeue"
+        self._inner = threading.local()  # the bundle whose command is being formatted
         super().__init__(WorkflowView(host.workflow, settings), host.logger)
+        self._bundler = sb.Bundler(self, host.settings, partial(host.wall_times, self.name))
 
     @property
     def common_settings(self):
@@ -93,10 +99,16 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
                 yield job_info
             return
         requeue = bool(self.workflow.executor_settings.requeue)
+        self._bundler.read_events(active_jobs)  # after the query: a bundle seen ended has
+        # written the events of all the members it ran
         missing = [j for j in active_jobs if st.lookup(records, j.external_jobid) is None]
         lost = await self._lost(missing)
         final, never = [], []
         for job_info in active_jobs:
+            event = self._bundler.ended(job_info)
+            if event is not None:
+                self._report_member(job_info, event)
+                continue
             record = st.lookup(records, job_info.external_jobid)
             if record is None:
                 if job_info.external_jobid in lost:
@@ -128,7 +140,48 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         if failed:
             await _run(st.scancel_ids_argv(failed))
         for job_info, record in final:
-            self._report_end(job_info, record, used.get(record.job_id), requeue)
+            if self._bundler.bundle_of(job_info) is not None:
+                self._report_unfinished_member(job_info, record, used.get(record.job_id), requeue)
+            else:
+                self._report_end(job_info, record, used.get(record.job_id), requeue)
+
+    def _report_member(self, job_info: SubmittedJobInfo, event: MemberEvent) -> None:
+        """A member of a bundle ended, as the bundle's inner Snakemake said."""
+        log = job_info.aux.get("slurm_logfile")
+        usage = Usage(wall_s=event.wall_s)
+        ok = event.state == SUCCEEDED
+        if ok:
+            self._host.outputs_stored(job_info.job)  # the bundle's Snakemake did
+            self.report_job_success(attach(job_info, Outcome(JobState.SUCCEEDED, usage=usage)))
+        else:
+            reason = f"failed in bundle SLURM job {job_info.external_jobid}"
+            message = (
+                f"Job {job_info.job.jobid} {reason}; its error is in the bundle's log. "
+                f"SLURM log: {log}\n"
+            )
+            outcome = Outcome(JobState.FAILED, reason, usage=usage, message=message)
+            self.report_job_error(
+                attach(job_info, outcome), msg=message, aux_logs=[str(log)] if log else []
+            )
+        keep = bool(self.workflow.executor_settings.keep_successful_logs)
+        self._bundler.reported(job_info, ok, keep)
+
+    def _report_unfinished_member(
+        self, job_info: SubmittedJobInfo, record: st.SlurmRecord, used: so.JobUsage | None,
+        requeue: bool,
+    ) -> None:  # fmt: skip
+        """A member of a bundle that ended without saying how the member ended."""
+        if record.state(requeue) is JobState.SUCCEEDED:
+            log = job_info.aux.get("slurm_logfile")
+            reason = f"bundle SLURM job {record.job_id} ended without running it to the end"
+            message = f"Job {job_info.job.jobid}: {reason}. SLURM log: {log}\n"
+            outcome = Outcome(JobState.FAILED, reason, message=message)
+            self.report_job_error(
+                attach(job_info, outcome), msg=message, aux_logs=[str(log)] if log else []
+            )
+        else:
+            self._report_end(job_info, record, used, requeue)
+        self._bundler.reported(job_info, False, True)
 
     def _report_end(
         self, job_info: SubmittedJobInfo, record: st.SlurmRecord, used: so.JobUsage | None,
@@ -158,7 +211,7 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         """Cancel jobs that can never start and report them (infrastructure failures)."""
         if not never:
             return
-        await _run(st.scancel_ids_argv([record.job_id for _, record, _ in never]))
+        await _run(st.scancel_ids_argv(list(dict.fromkeys(r.job_id for _, r, _ in never))))
         for job_info, _, problem in never:
             message = problem + so.FIX
             outcome = Outcome(JobState.FAILED, problem, infrastructure=True, message=message)
@@ -238,6 +291,51 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
 
     # -- submission and cancellation -----------------------------------------
 
+    def run_jobs(self, jobs: list[Any]) -> None:
+        if getattr(self, "_main_event_loop", None) is None:  # reports from submission threads
+            with contextlib.suppress(RuntimeError):
+                self._main_event_loop = asyncio.get_running_loop()
+        rest = self._bundler.take(jobs)
+        if rest:
+            super().run_jobs(rest)
+
+    def partition_limits(self, job: Any) -> Any:
+        """CPUs and memory of the largest node of the job's partition (None: unknown)."""
+        return self._checks.limits_now(job.resources.get("slurm_partition") or None)
+
+    # -- the command of a bundle -----------------------------------------------------
+
+    def format_bundle_exec(self, members: list[Any], cores: int, events: str) -> str:
+        """The inner command of a bundle: one Snakemake (bundle_run) for all members."""
+        self._inner.bundle = (members, cores, events)
+        try:
+            return self.format_job_exec(members[0])
+        finally:
+            self._inner.bundle = None
+
+    def get_job_args(self, job: Any, **kwargs: Any) -> str:
+        bundle = getattr(self._inner, "bundle", None)
+        if bundle is None:
+            return super().get_job_args(job, **kwargs)
+        members, cores, _ = bundle
+        unneeded = {str(f) for m in members for f in self.workflow.dag.get_unneeded_temp_files(m)}
+        targets = [spec for m in members for spec in m.get_target_spec()]
+        return inner_args(targets, job.rule.name, cores, int(job.attempt), sorted(unneeded))
+
+    def get_python_executable(self) -> str:
+        python = super().get_python_executable()
+        bundle = getattr(self._inner, "bundle", None)
+        if bundle is None:
+            return python
+        return f"{python} -m {_BUNDLE_RUN} --events {shlex.quote(bundle[2])}"
+
+    def additional_general_args(self) -> str:
+        bundle = getattr(self._inner, "bundle", None)
+        if bundle is None:
+            return super().additional_general_args()
+        # Snakemake's local executor inside, not one slurm-jobstep step per member
+        return self._host.spawn_args(bundle[0][0], self.spawn_containers)
+
     def get_account_arg(self, job: Any):
         if job.resources.get("slurm_account"):
             yield from super().get_account_arg(job)
@@ -268,11 +366,19 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
 
     def cancel(self) -> None:
         # No new sbatch may start once cancelling; then cancel all jobs by name.
+        held = self._bundler.stop()
         self._job_submission_executor.shutdown(wait=True, cancel_futures=True)
         super().cancel()
+        for job in held:
+            self.report_job_error(SubmittedJobInfo(job), msg="cancelled before it was submitted")
+
+    def shutdown(self) -> None:
+        self._bundler.stop()
+        super().shutdown()
 
 
-_SBATCH_FAILED = ("SLURM sbatch failed", "sbatch refused")  # upstream's and slurm_array's
+_SBATCH_FAILED = ("SLURM sbatch failed", "sbatch refused")  # upstream's, slurm_array's, bundles'
+_BUNDLE_RUN = "snakemake_executor_hybrid.backends.bundle_run"
 
 
 def _tail(log: Any) -> str:

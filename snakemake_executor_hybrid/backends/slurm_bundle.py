@@ -1,0 +1,316 @@
+"""Bundles on the SLURM backend: several small jobs of one rule in one SLURM job.
+
+Ready jobs of a bundled rule (``--hybrid-bundle``, or short in the run journal)
+wait at most ``--hybrid-bundle-fill`` seconds for others with the same resources
+and attempt; then one sbatch runs them all through one inner Snakemake
+(``bundle_run``) on as many CPUs as the members that fit on a node at once need.
+Each member is reported to Snakemake when the inner run says it ended (its events
+file, read in the backend's status loop); members without an event when the SLURM
+job ends fail with the SLURM job's state and log. A bundle of one is a plain job.
+"""
+
+import contextlib
+import shlex
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+from snakemake_executor_plugin_slurm.utils import set_gres_string
+from snakemake_executor_plugin_slurm.validation import (
+    validate_or_get_slurm_job_id,
+    validate_slurm_extra,
+)
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+
+from . import bundle_plan as plan
+from .bundle_events import EventsReader, MemberEvent, member_key
+
+AUX_KEY = "hybrid_bundle"  # SubmittedJobInfo.aux key: the SLURM job id of the bundle
+
+
+class _Resources(dict):
+    """Resources with attribute access, as the SLURM plugin reads a job's."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class BundleRequest:
+    """What the sbatch of a bundle asks: the first member's request with the CPUs,
+    memory and time limit of the whole bundle."""
+
+    def __init__(self, first: Any, cpus: int, mem_mb: int | None, runtime: int | None) -> None:
+        res = _Resources(first.resources.items())
+        res["_cores"] = cpus
+        res["cpus_per_task"] = cpus
+        if mem_mb is not None and not res.get("mem_mb_per_cpu"):
+            res["mem_mb"] = mem_mb
+        if runtime is not None:
+            res["runtime"] = runtime
+        self.resources = res
+        self.threads = cpus
+        self.name = first.name
+        self.rule = first.rule
+
+    def is_group(self) -> bool:
+        return False
+
+
+@dataclass
+class Bundle:
+    slurm_id: str
+    rule: str
+    log: Path
+    events: EventsReader
+    members: dict[str, Any]  # member key -> job
+    ended: dict[str, MemberEvent] = field(default_factory=dict)
+    reported: set[str] = field(default_factory=set)
+    failures: int = 0
+
+    def read(self) -> None:
+        for event in self.events.new_events():
+            if event.key in self.members:
+                self.ended.setdefault(event.key, event)
+
+    def done(self) -> bool:
+        return len(self.reported) == len(self.members)
+
+
+def member_cpus(job: Any) -> int:
+    cpus = job.resources.get("cpus_per_task")
+    return cpus if isinstance(cpus, int) and cpus > 0 else max(1, int(job.threads))
+
+
+def key_of(job: Any) -> str:
+    return member_key(job.rule.name, dict(job.wildcards_dict))
+
+
+class Bundler:
+    """Collects bundled jobs, submits bundles, and tells the status loop of their
+    members' ends. ``backend`` is the SLURM backend (its submission pool, sbatch
+    options, reports)."""
+
+    def __init__(self, backend: Any, settings: Any, wall_times: Any) -> None:
+        self._backend = backend
+        self._settings = settings
+        self._patterns = plan.parse_patterns(settings.bundle)
+        self._wall_times = wall_times  # rule -> past wall seconds of its SLURM jobs
+        self._short: dict[str, bool] = {}
+        self._shapes: dict[Any, plan.Shape] = {}
+        self._collector: plan.Collector[Any] = plan.Collector(settings.bundle_fill)
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self.bundles: dict[str, Bundle] = {}
+        workdir = Path(backend.workflow.workdir_init)
+        self._events_dir = workdir / ".snakemake" / "hybrid" / "bundles" / backend.run_uuid
+
+    # -- which jobs ---------------------------------------------------------------------
+
+    def _bundled_rule(self, rule: str) -> bool:
+        if plan.named(rule, self._patterns):
+            return True
+        if rule not in self._short:
+            threshold = self._settings.bundle_short
+            self._short[rule] = threshold > 0 and plan.short(self._wall_times(rule), threshold)
+            if self._short[rule]:
+                self._backend.logger.info(
+                    f"hybrid: rule {rule} is bundled on SLURM: its past jobs took at most "
+                    f"{threshold:g} s (median; --hybrid-bundle-short)"
+                )
+        return self._short[rule]
+
+    def key(self, job: Any) -> tuple[Any, ...] | None:
+        """Jobs with equal keys may share a bundle; None: this job runs alone."""
+        if job.is_group() or not self._bundled_rule(job.rule.name):
+            return None
+        resources = dict(job.resources.items())
+        if plan.unfit(resources) is not None:
+            return None
+        request = tuple(sorted((k, repr(v)) for k, v in resources.items()))
+        return (job.rule.name, int(job.attempt), member_cpus(job), request)
+
+    def _shape(self, key: tuple[Any, ...], job: Any) -> plan.Shape:
+        if key not in self._shapes:
+            limits = self._backend.partition_limits(job)
+            walls = self._wall_times(job.rule.name)
+            median = sorted(walls)[len(walls) // 2] if len(walls) >= plan.MIN_HISTORY_RUNS else None
+            mem = job.resources.get("mem_mb")
+            self._shapes[key] = plan.shape(
+                member_cpus(job),
+                mem if isinstance(mem, int) and not job.resources.get("mem_mb_per_cpu") else None,
+                limits.cpus if limits else None,
+                limits.mem_mb if limits else None,
+                median,
+                self._settings.bundle_target,
+                self._settings.bundle_max,
+            )
+        return self._shapes[key]
+
+    # -- collecting ---------------------------------------------------------------------
+
+    def take(self, jobs: list[Any]) -> list[Any]:
+        """Hold the jobs that go into bundles; return the others."""
+        rest, full = [], []
+        for job in jobs:
+            key = self.key(job)
+            if key is None:
+                rest.append(job)
+                continue
+            limit = self._shape(key, job).members
+            self._backend.run_job_pre(job)
+            with self._cond:
+                full += self._collector.add(key, job, limit, time.monotonic())
+                self._cond.notify()
+        for members in full:
+            self._submit(members)
+        if self._thread is None and len(self._collector):
+            self._thread = threading.Thread(target=self._fill, name="hybrid-bundle", daemon=True)
+            self._thread.start()
+        return rest
+
+    def _fill(self) -> None:
+        """Submit the bundles whose fill time is up."""
+        while True:
+            with self._cond:
+                while not self._stopped:
+                    due = self._collector.next_due()
+                    if due is not None and due <= time.monotonic():
+                        break
+                    self._cond.wait(None if due is None else due - time.monotonic())
+                if self._stopped:
+                    return
+                ready = self._collector.due(time.monotonic())
+            for members in ready:
+                self._submit(members)
+
+    def stop(self) -> list[Any]:
+        """Stop collecting; the jobs still held (never submitted)."""
+        with self._cond:
+            self._stopped = True
+            held = [job for members in self._collector.drain() for job in members]
+            self._cond.notify()
+        return held
+
+    def _submit(self, members: list[Any]) -> None:
+        pool = self._backend._job_submission_executor
+        try:
+            if len(members) == 1:
+                pool.submit(self._backend.run_job, members[0])
+            else:
+                pool.submit(self.submit_bundle, members)
+        except RuntimeError:  # the pool is shut down: the run is being cancelled
+            for job in members:
+                self._backend._report_job_error_threadsafe(
+                    SubmittedJobInfo(job), "cancelled before its bundle was submitted"
+                )
+
+    # -- submitting (in a submission thread) -------------------------------------------------
+
+    def submit_bundle(self, members: list[Any]) -> None:
+        try:
+            self._sbatch(members)
+        except Exception as e:  # noqa: BLE001 - report, as the plugin does, per job
+            for job in members:
+                self._backend._report_job_error_threadsafe(
+                    SubmittedJobInfo(job), f"bundle submission failed: {e}"
+                )
+
+    def _sbatch(self, members: list[Any]) -> None:
+        backend, first = self._backend, members[0]
+        key = self.key(first)
+        assert key is not None  # noqa: S101 - members were collected by their key
+        shape = self._shape(key, first).for_members(len(members))
+        runtime = first.resources.get("runtime")
+        runtime = plan.runtime_min(
+            runtime if isinstance(runtime, int) else None, shape.waves(len(members))
+        )
+        validate_slurm_extra(first)
+        logdir = backend.slurm_logdir / f"bundle_{first.name}"
+        logdir.mkdir(parents=True, exist_ok=True)
+        self._events_dir.mkdir(parents=True, exist_ok=True)
+        events = self._events_dir / f"{uuid.uuid4().hex}.jsonl"
+        request = BundleRequest(first, shape.cpus, shape.mem_mb, runtime)
+        params = {
+            "run_uuid": backend.run_uuid,
+            "slurm_logfile": logdir / "%j.log",
+            "comment_str": f"bundle_{first.name}_{len(members)}",
+            "account": next(backend.get_account_arg(first)),
+            "partition": backend.get_partition_arg(first),
+            "workdir": backend.workflow.workdir_init,
+        }
+        call = get_submit_command(
+            request, params, settings=backend.workflow.executor_settings,
+            failed_nodes=backend._failed_nodes,
+        )  # fmt: skip
+        call += set_gres_string(request)
+        command = backend.format_bundle_exec(members, shape.cpus, str(events))
+        script = f"#!/bin/sh\n{command}\n"
+        backend.logger.debug(f"sbatch call: {call} /dev/stdin\nbundle script:\n{script}")
+        done = subprocess.run(
+            [*shlex.split(call), "/dev/stdin"],
+            input=script, text=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode != 0:
+            for job in members:
+                backend._report_job_error_threadsafe(
+                    SubmittedJobInfo(job),
+                    f"sbatch refused the bundle: {done.stderr.strip()}\n    sbatch call: {call}",
+                )
+            return
+        slurm_id = validate_or_get_slurm_job_id(done.stdout.strip().split(";")[0], done.stdout)
+        log = logdir / f"{slurm_id}.log"
+        self.bundles[slurm_id] = Bundle(
+            slurm_id, first.name, log, EventsReader(str(events)),
+            {key_of(job): job for job in members},
+        )  # fmt: skip
+        for job in members:
+            backend._report_job_submission_threadsafe(
+                SubmittedJobInfo(job, external_jobid=slurm_id,
+                                 aux={"slurm_logfile": log, AUX_KEY: slurm_id})
+            )  # fmt: skip
+        mem = f", {shape.mem_mb} MB" if shape.mem_mb else ""
+        backend.logger.info(
+            f"hybrid: bundle SLURM job {slurm_id} (rule {first.name}, {len(members)} jobs, "
+            f"{shape.cpus} CPUs{mem}, {shape.at_once} at once; log: {log}): jobs "
+            + ", ".join(str(job.jobid) for job in members)
+        )
+
+    # -- status ------------------------------------------------------------------------------
+
+    def bundle_of(self, job_info: Any) -> Bundle | None:
+        slurm_id = (job_info.aux or {}).get(AUX_KEY)
+        return self.bundles.get(slurm_id) if slurm_id is not None else None
+
+    def read_events(self, active: list[Any]) -> None:
+        """Read the new events of every bundle with members still active."""
+        for bundle in {id(b): b for b in map(self.bundle_of, active) if b}.values():
+            bundle.read()
+
+    def ended(self, job_info: Any) -> MemberEvent | None:
+        bundle = self.bundle_of(job_info)
+        return bundle.ended.get(key_of(job_info.job)) if bundle else None
+
+    def reported(self, job_info: Any, ok: bool, keep_logs: bool) -> None:
+        """A member was reported; when it was the last one, clean up after the bundle."""
+        bundle = self.bundle_of(job_info)
+        if bundle is None:
+            return
+        bundle.reported.add(key_of(job_info.job))
+        bundle.failures += 0 if ok else 1
+        if not bundle.done():
+            return
+        del self.bundles[bundle.slurm_id]
+        with contextlib.suppress(OSError):
+            Path(bundle.events.path).unlink(missing_ok=True)
+        if bundle.failures == 0 and not keep_logs:
+            with contextlib.suppress(OSError):
+                bundle.log.unlink(missing_ok=True)
