@@ -1,11 +1,13 @@
 """The inner process of a bundle: one Snakemake running every member, with events.
 
-    python -m snakemake_executor_hybrid.backends.bundle_run --events FILE -m snakemake ARGS
+    python -m snakemake_executor_hybrid.backends.bundle_run --events FILE [--members FILE] \
+        -m snakemake ARGS
 
 runs ``snakemake ARGS`` in this process (the command line a SLURM job's inner
 Snakemake gets, with every member as a target job, Snakemake's local executor,
-``--cores`` of the allocation and ``--keep-going``), and appends a line to FILE as
-each member ends (see bundle_events): succeeded once Snakemake has checked its
+``--cores`` of the allocation and ``--keep-going``) with the members that joined
+while the bundle was queued added (``--members``), and appends a line to the events
+FILE as each member ends (see bundle_events): succeeded once Snakemake has checked its
 outputs, failed when Snakemake reports its error. The events are read off
 Snakemake's own log records (a filter that lets every record through), so nothing
 of Snakemake's behaviour changes.
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import compat
-from .bundle_events import FAILED, SUCCEEDED, event_line, member_key
+from .bundle_events import FAILED, SUCCEEDED, event_line, member_key, take_members
 
 
 class MemberEvents(logging.Filter):
@@ -55,19 +57,44 @@ class MemberEvents(logging.Filter):
         os.write(self._fd, event_line(key, state, round(time.monotonic() - start, 3)).encode())
 
 
-def split_argv(argv: Sequence[str]) -> tuple[str, list[str]]:
-    """(events file, Snakemake's arguments) from this module's command line."""
+USAGE = (
+    "usage: python -m snakemake_executor_hybrid.backends.bundle_run "
+    "--events FILE [--members FILE] -m snakemake ARGS..."
+)
+
+
+def split_argv(argv: Sequence[str]) -> tuple[str, str | None, list[str]]:
+    """(events file, members file, Snakemake's arguments) from this module's command line."""
     args = list(argv)
-    if len(args) < 4 or args[0] != "--events" or args[2:4] != ["-m", "snakemake"]:
-        raise SystemExit(
-            "usage: python -m snakemake_executor_hybrid.backends.bundle_run "
-            "--events FILE -m snakemake ARGS..."
-        )
-    return args[1], args[4:]
+    options: dict[str, str] = {}
+    while len(args) >= 2 and args[0] in ("--events", "--members"):
+        options[args[0]] = args[1]
+        args = args[2:]
+    if "--events" not in options or args[:2] != ["-m", "snakemake"]:
+        raise SystemExit(USAGE)
+    return options["--events"], options.get("--members"), args[2:]
+
+
+def with_members(args: list[str], targets: list[str], temp_files: list[str]) -> list[str]:
+    """Snakemake's arguments with more target jobs and unneeded temp files."""
+    args = list(args)
+    for flag, values in (("--target-jobs", targets), ("--unneeded-temp-files", temp_files)):
+        if not values:
+            continue
+        if flag in args:
+            at = args.index(flag) + 1
+            while at < len(args) and not args[at].startswith("-"):
+                at += 1
+            args[at:at] = values
+        else:
+            args += [flag, *values]
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    events, args = split_argv(sys.argv[1:] if argv is None else argv)
+    events, members, args = split_argv(sys.argv[1:] if argv is None else argv)
+    if members is not None:
+        args = with_members(args, *take_members(members))
     compat.snakemake_logger().addFilter(MemberEvents(events, compat.job_log_events()))
     compat.snakemake_main(args)
 

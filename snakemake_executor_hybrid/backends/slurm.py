@@ -124,6 +124,8 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
                 continue
             self._first_missing.pop(job_info.external_jobid, None)
             state = record.state(requeue)
+            if state is not JobState.QUEUED:
+                self._bundler.started(record.job_id)
             if state.final:
                 final.append((job_info, record))
             elif state is JobState.QUEUED and (
@@ -305,9 +307,9 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
 
     # -- the command of a bundle -----------------------------------------------------
 
-    def format_bundle_exec(self, members: list[Any], cores: int, events: str) -> str:
+    def format_bundle_exec(self, members: list[Any], cores: int, events: str, joined: str) -> str:
         """The inner command of a bundle: one Snakemake (bundle_run) for all members."""
-        self._inner.bundle = (members, cores, events)
+        self._inner.bundle = (members, cores, events, joined)
         try:
             return self.format_job_exec(members[0])
         finally:
@@ -317,7 +319,7 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         bundle = getattr(self._inner, "bundle", None)
         if bundle is None:
             return super().get_job_args(job, **kwargs)
-        members, cores, _ = bundle
+        members, cores, _, _ = bundle
         unneeded = {str(f) for m in members for f in self.workflow.dag.get_unneeded_temp_files(m)}
         targets = [spec for m in members for spec in m.get_target_spec()]
         return inner_args(targets, job.rule.name, cores, int(job.attempt), sorted(unneeded))
@@ -327,7 +329,8 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         bundle = getattr(self._inner, "bundle", None)
         if bundle is None:
             return python
-        return f"{python} -m {_BUNDLE_RUN} --events {shlex.quote(bundle[2])}"
+        files = f"--events {shlex.quote(bundle[2])} --members {shlex.quote(bundle[3])}"
+        return f"{python} -m {_BUNDLE_RUN} {files}"
 
     def additional_general_args(self) -> str:
         bundle = getattr(self._inner, "bundle", None)

@@ -4,9 +4,12 @@ Ready jobs of a bundled rule (``--hybrid-bundle``, or short in the run journal)
 wait at most ``--hybrid-bundle-fill`` seconds for others with the same resources
 and attempt; then one sbatch runs them all through one inner Snakemake
 (``bundle_run``) on as many CPUs as the members that fit on a node at once need.
-Each member is reported to Snakemake when the inner run says it ended (its events
-file, read in the backend's status loop); members without an event when the SLURM
-job ends fail with the SLURM job's state and log. A bundle of one is a plain job.
+Jobs of its kind that become ready while a bundle waits in SLURM's queue join it
+(up to its size, for which its time limit was asked) instead of waiting for a
+bundle of their own. Each member is reported to Snakemake when the inner run says
+it ended (its events file, read in the backend's status loop); members without an
+event when the SLURM job ends fail with the SLURM job's state and log. A bundle of
+one is a plain job.
 """
 
 import contextlib
@@ -26,9 +29,11 @@ from snakemake_executor_plugin_slurm.validation import (
     validate_slurm_extra,
 )
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.utils import encode_target_jobs_cli_args
 
+from .. import compat
 from . import bundle_plan as plan
-from .bundle_events import EventsReader, MemberEvent, member_key
+from .bundle_events import EventsReader, MemberEvent, join, member_key
 
 AUX_KEY = "hybrid_bundle"  # SubmittedJobInfo.aux key: the SLURM job id of the bundle
 
@@ -71,6 +76,8 @@ class Bundle:
     log: Path
     events: EventsReader
     members: dict[str, Any]  # member key -> job
+    members_file: Path
+    capacity: int  # most members (its time limit covers their waves)
     ended: dict[str, MemberEvent] = field(default_factory=dict)
     reported: set[str] = field(default_factory=set)
     failures: int = 0
@@ -109,7 +116,9 @@ class Bundler:
         self._cond = threading.Condition()
         self._stopped = False
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # bundles and open
         self.bundles: dict[str, Bundle] = {}
+        self.open: dict[Any, Bundle] = {}  # request key -> queued bundle that may grow
         workdir = Path(backend.workflow.workdir_init)
         self._events_dir = workdir / ".snakemake" / "hybrid" / "bundles" / backend.run_uuid
 
@@ -167,6 +176,8 @@ class Bundler:
                 continue
             limit = self._shape(key, job).members
             self._backend.run_job_pre(job)
+            if self._join(key, job):
+                continue
             with self._cond:
                 full += self._collector.add(key, job, limit, time.monotonic())
                 self._cond.notify()
@@ -176,6 +187,44 @@ class Bundler:
             self._thread = threading.Thread(target=self._fill, name="hybrid-bundle", daemon=True)
             self._thread.start()
         return rest
+
+    def _join(self, key: Any, job: Any) -> bool:
+        """Add ``job`` to the queued bundle of its kind, if there is one with room."""
+        with self._lock:
+            bundle = self.open.get(key)
+            if bundle is None or len(bundle.members) >= bundle.capacity:
+                return False
+            target = encode_target_jobs_cli_args(job.get_target_spec())[0]
+            temp = [str(f) for f in self._backend.workflow.dag.get_unneeded_temp_files(job)]
+            if not join(str(bundle.members_file), target, temp):
+                del self.open[key]  # it has started
+                return False
+            bundle.members[key_of(job)] = job
+        self._backend.report_job_submission(
+            SubmittedJobInfo(
+                job, external_jobid=bundle.slurm_id,
+                aux={"slurm_logfile": bundle.log, AUX_KEY: bundle.slurm_id},
+            )
+        )  # fmt: skip
+        self._backend.logger.info(
+            f"hybrid: job {job.jobid} joins bundle SLURM job {bundle.slurm_id} (queued; "
+            f"{len(bundle.members)} of at most {bundle.capacity} jobs)"
+        )
+        return True
+
+    def _coming(self, rule: str, members: list[Any]) -> int:
+        """Jobs of ``rule`` still to run that are neither ``members`` nor in a bundle."""
+        try:
+            planned = sum(
+                1 for j in compat.needrun_jobs(self._backend.workflow) if j.rule.name == rule
+            )
+        except RuntimeError:  # the DAG changed while counting
+            return 0
+        with self._lock:
+            held = sum(
+                len(b.members) - len(b.reported) for b in self.bundles.values() if b.rule == rule
+            )
+        return max(0, planned - held - len(members))
 
     def _fill(self) -> None:
         """Submit the bundles whose fill time is up."""
@@ -228,16 +277,21 @@ class Bundler:
         backend, first = self._backend, members[0]
         key = self.key(first)
         assert key is not None  # noqa: S101 - members were collected by their key
-        shape = self._shape(key, first).for_members(len(members))
+        shape = self._shape(key, first)
+        capacity = min(shape.members, len(members) + self._coming(first.name, members))
+        shape = shape.for_members(capacity)
         runtime = first.resources.get("runtime")
         runtime = plan.runtime_min(
-            runtime if isinstance(runtime, int) else None, shape.waves(len(members))
+            runtime if isinstance(runtime, int) else None, shape.waves(capacity)
         )
         validate_slurm_extra(first)
         logdir = backend.slurm_logdir / f"bundle_{first.name}"
         logdir.mkdir(parents=True, exist_ok=True)
         self._events_dir.mkdir(parents=True, exist_ok=True)
-        events = self._events_dir / f"{uuid.uuid4().hex}.jsonl"
+        name = uuid.uuid4().hex
+        events = self._events_dir / f"{name}.jsonl"
+        members_file = self._events_dir / f"{name}.members"
+        members_file.touch()
         request = BundleRequest(first, shape.cpus, shape.mem_mb, runtime)
         params = {
             "run_uuid": backend.run_uuid,
@@ -252,7 +306,7 @@ class Bundler:
             failed_nodes=backend._failed_nodes,
         )  # fmt: skip
         call += set_gres_string(request)
-        command = backend.format_bundle_exec(members, shape.cpus, str(events))
+        command = backend.format_bundle_exec(members, shape.cpus, str(events), str(members_file))
         script = f"#!/bin/sh\n{command}\n"
         backend.logger.debug(f"sbatch call: {call} /dev/stdin\nbundle script:\n{script}")
         done = subprocess.run(
@@ -268,19 +322,24 @@ class Bundler:
             return
         slurm_id = validate_or_get_slurm_job_id(done.stdout.strip().split(";")[0], done.stdout)
         log = logdir / f"{slurm_id}.log"
-        self.bundles[slurm_id] = Bundle(
+        bundle = Bundle(
             slurm_id, first.name, log, EventsReader(str(events)),
-            {key_of(job): job for job in members},
+            {key_of(job): job for job in members}, members_file, capacity,
         )  # fmt: skip
+        with self._lock:
+            self.bundles[slurm_id] = bundle
+            if capacity > len(members):
+                self.open[key] = bundle
         for job in members:
             backend._report_job_submission_threadsafe(
                 SubmittedJobInfo(job, external_jobid=slurm_id,
                                  aux={"slurm_logfile": log, AUX_KEY: slurm_id})
             )  # fmt: skip
         mem = f", {shape.mem_mb} MB" if shape.mem_mb else ""
+        more = f", room for {capacity}" if capacity > len(members) else ""
         backend.logger.info(
             f"hybrid: bundle SLURM job {slurm_id} (rule {first.name}, {len(members)} jobs, "
-            f"{shape.cpus} CPUs{mem}, {shape.at_once} at once; log: {log}): jobs "
+            f"{shape.cpus} CPUs{mem}, {shape.at_once} at once{more}; log: {log}): jobs "
             + ", ".join(str(job.jobid) for job in members)
         )
 
@@ -288,12 +347,21 @@ class Bundler:
 
     def bundle_of(self, job_info: Any) -> Bundle | None:
         slurm_id = (job_info.aux or {}).get(AUX_KEY)
-        return self.bundles.get(slurm_id) if slurm_id is not None else None
+        with self._lock:
+            return self.bundles.get(slurm_id) if slurm_id is not None else None
 
     def read_events(self, active: list[Any]) -> None:
         """Read the new events of every bundle with members still active."""
         for bundle in {id(b): b for b in map(self.bundle_of, active) if b}.values():
-            bundle.read()
+            with self._lock:
+                bundle.read()
+
+    def started(self, slurm_id: str) -> None:
+        """SLURM started the bundle: nothing joins it any more."""
+        with self._lock:
+            for key, bundle in list(self.open.items()):
+                if bundle.slurm_id == slurm_id:
+                    del self.open[key]
 
     def ended(self, job_info: Any) -> MemberEvent | None:
         bundle = self.bundle_of(job_info)
@@ -304,13 +372,16 @@ class Bundler:
         bundle = self.bundle_of(job_info)
         if bundle is None:
             return
-        bundle.reported.add(key_of(job_info.job))
-        bundle.failures += 0 if ok else 1
-        if not bundle.done():
-            return
-        del self.bundles[bundle.slurm_id]
+        with self._lock:
+            bundle.reported.add(key_of(job_info.job))
+            bundle.failures += 0 if ok else 1
+            if not bundle.done():
+                return
+            del self.bundles[bundle.slurm_id]
+            self.open = {k: b for k, b in self.open.items() if b is not bundle}
         with contextlib.suppress(OSError):
             Path(bundle.events.path).unlink(missing_ok=True)
+            bundle.members_file.unlink(missing_ok=True)
         if bundle.failures == 0 and not keep_logs:
             with contextlib.suppress(OSError):
                 bundle.log.unlink(missing_ok=True)

@@ -172,12 +172,32 @@ def test_the_inner_run_writes_each_member_once_as_it_ends(tmp_path):
 
 
 def test_the_inner_command_line_is_checked():
-    assert bundle_run.split_argv(["--events", "f", "-m", "snakemake", "--cores", "2"]) == (
-        "f",
-        ["--cores", "2"],
-    )
+    argv = ["--events", "e", "--members", "m", "-m", "snakemake", "--cores", "2"]
+    assert bundle_run.split_argv(argv) == ("e", "m", ["--cores", "2"])
+    assert bundle_run.split_argv(argv[:2] + argv[4:]) == ("e", None, ["--cores", "2"])
     with pytest.raises(SystemExit, match="usage"):
         bundle_run.split_argv(["-m", "snakemake"])
+
+
+def test_members_that_joined_are_added_to_the_inner_command():
+    args = ["--target-jobs", "r:i=1", "r:i=2", "--cores", "2", "--mode", "remote"]
+    assert bundle_run.with_members(args, ["r:i=3"], ["t/3"]) == [
+        "--target-jobs", "r:i=1", "r:i=2", "r:i=3", "--cores", "2", "--mode", "remote",
+        "--unneeded-temp-files", "t/3",
+    ]  # fmt: skip
+    args = ["--target-jobs", "r:i=1", "--unneeded-temp-files", "t/1", "--cores", "2"]
+    assert bundle_run.with_members(args, ["r:i=3"], ["t/3"]) == [
+        "--target-jobs", "r:i=1", "r:i=3", "--unneeded-temp-files", "t/1", "t/3", "--cores", "2",
+    ]  # fmt: skip
+    assert bundle_run.with_members(args, [], []) == args
+
+
+def test_nothing_joins_a_bundle_once_it_has_started(tmp_path):
+    path = str(tmp_path / "b.members")
+    assert ev.join(path, "r:i=3", ["t/3"]) and ev.join(path, 'r:s="a,b"', [])
+    assert ev.take_members(path) == (["r:i=3", 'r:s="a,b"'], ["t/3"])
+    assert not ev.join(path, "r:i=4", [])
+    assert ev.take_members(path) == (["r:i=3", 'r:s="a,b"'], ["t/3"])  # unchanged
 
 
 def test_the_log_events_of_the_installed_snakemake_exist():
