@@ -228,3 +228,22 @@ def test_bundle_settings_defaults():
     assert (s.bundle, s.bundle_fill, s.bundle_max) == (None, 2.0, 100)
     assert 60 <= s.bundle_target <= 600 and s.bundle_short > 0
     assert SimpleNamespace(**vars(s))  # plain values only
+
+
+def test_the_sbatch_of_a_bundle_asks_for_what_its_members_need_at_once():
+    slurm_bundle = pytest.importorskip("snakemake_executor_hybrid.backends.slurm_bundle")
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+
+    resources = {"mem_mb": 500, "runtime": 5, "_cores": 1, "slurm_extra": "--qos=short"}
+    first = SimpleNamespace(
+        resources=SimpleNamespace(items=resources.items), name="qc", rule=None, threads=1
+    )
+    request = slurm_bundle.BundleRequest(first, cpus=2, mem_mb=1000, runtime=100)
+    params = {
+        "run_uuid": "run", "slurm_logfile": "x/%j.log", "comment_str": "bundle_qc_40",
+        "account": "-A acct", "partition": "-p main", "workdir": "/w",
+    }  # fmt: skip
+    call = shlex.split(get_submit_command(request, params))
+    assert "--cpus-per-task=2" in call and "--ntasks=1" in call
+    assert call[call.index("--mem") + 1] == "1000" and call[call.index("-t") + 1] == "100"
+    assert "--qos=short" in call and call[call.index("--job-name") + 1] == "run"
