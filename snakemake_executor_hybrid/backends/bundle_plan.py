@@ -153,6 +153,15 @@ class Collector(Generic[T]):
         ready = [k for k, b in self._buckets.items() if now - b.since >= self.fill_s]
         return [self._buckets.pop(k).items for k in ready]
 
+    def peek(self, key: Hashable) -> list[T]:
+        bucket = self._buckets.get(key)
+        return list(bucket.items) if bucket else []
+
+    def take(self, key: Hashable) -> list[T]:
+        """The items waiting under ``key`` (submitted early: no more will come)."""
+        bucket = self._buckets.pop(key, None)
+        return bucket.items if bucket else []
+
     def drain(self) -> list[list[T]]:
         items = [b.items for b in self._buckets.values()]
         self._buckets.clear()

@@ -14,6 +14,7 @@ one is a plain job.
 
 import contextlib
 import shlex
+import statistics
 import subprocess
 import threading
 import time
@@ -151,7 +152,7 @@ class Bundler:
         if key not in self._shapes:
             limits = self._backend.partition_limits(job)
             walls = self._wall_times(job.rule.name)
-            median = sorted(walls)[len(walls) // 2] if len(walls) >= plan.MIN_HISTORY_RUNS else None
+            median = statistics.median(walls) if len(walls) >= plan.MIN_HISTORY_RUNS else None
             mem = job.resources.get("mem_mb")
             self._shapes[key] = plan.shape(
                 member_cpus(job),
@@ -168,7 +169,7 @@ class Bundler:
 
     def take(self, jobs: list[Any]) -> list[Any]:
         """Hold the jobs that go into bundles; return the others."""
-        rest, full = [], []
+        rest, full, added = [], [], {}
         for job in jobs:
             key = self.key(job)
             if key is None:
@@ -181,6 +182,13 @@ class Bundler:
             with self._cond:
                 full += self._collector.add(key, job, limit, time.monotonic())
                 self._cond.notify()
+            added[key] = job.rule.name
+        # a bundle holding every job its rule has still to run need not wait
+        for key, rule in added.items():
+            with self._cond:
+                waiting = self._collector.peek(key)
+                if waiting and not self._coming(rule, waiting):
+                    full.append(self._collector.take(key))
         for members in full:
             self._submit(members)
         if self._thread is None and len(self._collector):

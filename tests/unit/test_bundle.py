@@ -247,3 +247,11 @@ def test_the_sbatch_of_a_bundle_asks_for_what_its_members_need_at_once():
     assert "--cpus-per-task=2" in call and "--ntasks=1" in call
     assert call[call.index("--mem") + 1] == "1000" and call[call.index("-t") + 1] == "100"
     assert "--qos=short" in call and call[call.index("--job-name") + 1] == "run"
+
+
+def test_a_bucket_may_be_taken_before_its_fill_time():
+    c: plan.Collector[int] = plan.Collector(2.0)
+    c.add("k", 1, 10, now=0.0)
+    c.add("k", 2, 10, now=0.1)
+    assert c.peek("k") == [1, 2] and c.take("k") == [1, 2]
+    assert c.peek("k") == [] and c.take("k") == [] and c.next_due() is None
