@@ -18,6 +18,9 @@ logs, array jobs) is the upstream plugin's own code. Replaced here:
   failure (it may fail over); a job that ended is reported with what it used (one
   batched sacct with job steps) and, if SLURM killed it for memory, as
   OUT_OF_MEMORY (see slurm_outcome).
+
+Added: bundles, several short jobs of one rule in one SLURM job, each reported on
+its own (slurm_bundle, slurm_bundle_jobs, docs/bundling.md).
 """
 
 import asyncio
@@ -44,9 +47,8 @@ from . import slurm_bundle as sb
 from . import slurm_checks as checks
 from . import slurm_outcome as so
 from . import slurm_status as st
-from .base import OUTCOME, Host, Outcome, ReportsToHost, SpawnsWithHostArgs, Usage, attach
-from .bundle_events import SUCCEEDED, MemberEvent
-from .bundle_plan import inner_args
+from .base import OUTCOME, Host, Outcome, ReportsToHost, SpawnsWithHostArgs, attach
+from .slurm_bundle_jobs import Bundling
 
 # A submitted job that neither sacct nor squeue reports for this long is lost.
 LOST_AFTER_SECONDS = 120.0
@@ -64,7 +66,7 @@ class WorkflowView:
         return getattr(self._workflow, name)
 
 
-class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
+class SlurmBackend(Bundling, ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
     name = "slurm"
 
     def __init__(self, host: Host) -> None:
@@ -146,44 +148,6 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
                 self._report_unfinished_member(job_info, record, used.get(record.job_id), requeue)
             else:
                 self._report_end(job_info, record, used.get(record.job_id), requeue)
-
-    def _report_member(self, job_info: SubmittedJobInfo, event: MemberEvent) -> None:
-        """A member of a bundle ended, as the bundle's inner Snakemake said."""
-        log = job_info.aux.get("slurm_logfile")
-        usage = Usage(wall_s=event.wall_s)
-        ok = event.state == SUCCEEDED
-        if ok:
-            self._host.outputs_stored(job_info.job)  # the bundle's Snakemake did
-            self.report_job_success(attach(job_info, Outcome(JobState.SUCCEEDED, usage=usage)))
-        else:
-            reason = f"failed in bundle SLURM job {job_info.external_jobid}"
-            message = (
-                f"Job {job_info.job.jobid} {reason}; its error is in the bundle's log. "
-                f"SLURM log: {log}\n"
-            )
-            outcome = Outcome(JobState.FAILED, reason, usage=usage, message=message)
-            self.report_job_error(
-                attach(job_info, outcome), msg=message, aux_logs=[str(log)] if log else []
-            )
-        keep = bool(self.workflow.executor_settings.keep_successful_logs)
-        self._bundler.reported(job_info, ok, keep)
-
-    def _report_unfinished_member(
-        self, job_info: SubmittedJobInfo, record: st.SlurmRecord, used: so.JobUsage | None,
-        requeue: bool,
-    ) -> None:  # fmt: skip
-        """A member of a bundle that ended without saying how the member ended."""
-        if record.state(requeue) is JobState.SUCCEEDED:
-            log = job_info.aux.get("slurm_logfile")
-            reason = f"bundle SLURM job {record.job_id} ended without running it to the end"
-            message = f"Job {job_info.job.jobid}: {reason}. SLURM log: {log}\n"
-            outcome = Outcome(JobState.FAILED, reason, message=message)
-            self.report_job_error(
-                attach(job_info, outcome), msg=message, aux_logs=[str(log)] if log else []
-            )
-        else:
-            self._report_end(job_info, record, used, requeue)
-        self._bundler.reported(job_info, False, True)
 
     def _report_end(
         self, job_info: SubmittedJobInfo, record: st.SlurmRecord, used: so.JobUsage | None,
@@ -293,52 +257,6 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
 
     # -- submission and cancellation -----------------------------------------
 
-    def run_jobs(self, jobs: list[Any]) -> None:
-        if getattr(self, "_main_event_loop", None) is None:  # reports from submission threads
-            with contextlib.suppress(RuntimeError):
-                self._main_event_loop = asyncio.get_running_loop()
-        rest = self._bundler.take(jobs)
-        if rest:
-            super().run_jobs(rest)
-
-    def partition_limits(self, job: Any) -> Any:
-        """CPUs and memory of the largest node of the job's partition (None: unknown)."""
-        return self._checks.limits_now(job.resources.get("slurm_partition") or None)
-
-    # -- the command of a bundle -----------------------------------------------------
-
-    def format_bundle_exec(self, members: list[Any], cores: int, events: str, joined: str) -> str:
-        """The inner command of a bundle: one Snakemake (bundle_run) for all members."""
-        self._inner.bundle = (members, cores, events, joined)
-        try:
-            return self.format_job_exec(members[0])
-        finally:
-            self._inner.bundle = None
-
-    def get_job_args(self, job: Any, **kwargs: Any) -> str:
-        bundle = getattr(self._inner, "bundle", None)
-        if bundle is None:
-            return super().get_job_args(job, **kwargs)
-        members, cores, _, _ = bundle
-        unneeded = {str(f) for m in members for f in self.workflow.dag.get_unneeded_temp_files(m)}
-        targets = [spec for m in members for spec in m.get_target_spec()]
-        return inner_args(targets, job.rule.name, cores, int(job.attempt), sorted(unneeded))
-
-    def get_python_executable(self) -> str:
-        python = super().get_python_executable()
-        bundle = getattr(self._inner, "bundle", None)
-        if bundle is None:
-            return python
-        files = f"--events {shlex.quote(bundle[2])} --members {shlex.quote(bundle[3])}"
-        return f"{python} -m {_BUNDLE_RUN} {files}"
-
-    def additional_general_args(self) -> str:
-        bundle = getattr(self._inner, "bundle", None)
-        if bundle is None:
-            return super().additional_general_args()
-        # Snakemake's local executor inside, not one slurm-jobstep step per member
-        return self._host.spawn_args(bundle[0][0], self.spawn_containers)
-
     def get_account_arg(self, job: Any):
         if job.resources.get("slurm_account"):
             yield from super().get_account_arg(job)
@@ -381,7 +299,6 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
 
 
 _SBATCH_FAILED = ("SLURM sbatch failed", "sbatch refused")  # upstream's, slurm_array's, bundles'
-_BUNDLE_RUN = "snakemake_executor_hybrid.backends.bundle_run"
 
 
 def _tail(log: Any) -> str:

@@ -13,9 +13,7 @@ one is a plain job.
 """
 
 import contextlib
-import shlex
 import statistics
-import subprocess
 import threading
 import time
 import uuid
@@ -23,51 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snakemake_executor_plugin_slurm.submit_string import get_submit_command
-from snakemake_executor_plugin_slurm.utils import set_gres_string
-from snakemake_executor_plugin_slurm.validation import (
-    validate_or_get_slurm_job_id,
-    validate_slurm_extra,
-)
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.utils import encode_target_jobs_cli_args
 
 from .. import compat
 from . import bundle_plan as plan
 from .bundle_events import EventsReader, MemberEvent, join, member_key
+from .slurm_bundle_jobs import sbatch
 
 AUX_KEY = "hybrid_bundle"  # SubmittedJobInfo.aux key: the SLURM job id of the bundle
-
-
-class _Resources(dict):
-    """Resources with attribute access, as the SLURM plugin reads a job's."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-class BundleRequest:
-    """What the sbatch of a bundle asks: the first member's request with the CPUs,
-    memory and time limit of the whole bundle."""
-
-    def __init__(self, first: Any, cpus: int, mem_mb: int | None, runtime: int | None) -> None:
-        res = _Resources(first.resources.items())
-        res["_cores"] = cpus
-        res["cpus_per_task"] = cpus
-        if mem_mb is not None and not res.get("mem_mb_per_cpu"):
-            res["mem_mb"] = mem_mb
-        if runtime is not None:
-            res["runtime"] = runtime
-        self.resources = res
-        self.threads = cpus
-        self.name = first.name
-        self.rule = first.rule
-
-    def is_group(self) -> bool:
-        return False
 
 
 @dataclass
@@ -292,44 +254,15 @@ class Bundler:
         runtime = plan.runtime_min(
             runtime if isinstance(runtime, int) else None, shape.waves(capacity)
         )
-        validate_slurm_extra(first)
-        logdir = backend.slurm_logdir / f"bundle_{first.name}"
-        logdir.mkdir(parents=True, exist_ok=True)
         self._events_dir.mkdir(parents=True, exist_ok=True)
         name = uuid.uuid4().hex
         events = self._events_dir / f"{name}.jsonl"
         members_file = self._events_dir / f"{name}.members"
         members_file.touch()
-        request = BundleRequest(first, shape.cpus, shape.mem_mb, runtime)
-        params = {
-            "run_uuid": backend.run_uuid,
-            "slurm_logfile": logdir / "%j.log",
-            "comment_str": f"bundle_{first.name}_{len(members)}",
-            "account": next(backend.get_account_arg(first)),
-            "partition": backend.get_partition_arg(first),
-            "workdir": backend.workflow.workdir_init,
-        }
-        call = get_submit_command(
-            request, params, settings=backend.workflow.executor_settings,
-            failed_nodes=backend._failed_nodes,
-        )  # fmt: skip
-        call += set_gres_string(request)
-        command = backend.format_bundle_exec(members, shape.cpus, str(events), str(members_file))
-        script = f"#!/bin/sh\n{command}\n"
-        backend.logger.debug(f"sbatch call: {call} /dev/stdin\nbundle script:\n{script}")
-        done = subprocess.run(
-            [*shlex.split(call), "/dev/stdin"],
-            input=script, text=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        if done.returncode != 0:
-            for job in members:
-                backend._report_job_error_threadsafe(
-                    SubmittedJobInfo(job),
-                    f"sbatch refused the bundle: {done.stderr.strip()}\n    sbatch call: {call}",
-                )
+        submitted = sbatch(backend, members, shape, runtime, events, members_file)
+        if submitted is None:
             return
-        slurm_id = validate_or_get_slurm_job_id(done.stdout.strip().split(";")[0], done.stdout)
-        log = logdir / f"{slurm_id}.log"
+        slurm_id, log = submitted
         bundle = Bundle(
             slurm_id, first.name, log, EventsReader(str(events)),
             {key_of(job): job for job in members}, members_file, capacity,

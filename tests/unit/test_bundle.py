@@ -231,14 +231,14 @@ def test_bundle_settings_defaults():
 
 
 def test_the_sbatch_of_a_bundle_asks_for_what_its_members_need_at_once():
-    slurm_bundle = pytest.importorskip("snakemake_executor_hybrid.backends.slurm_bundle")
+    bundle_jobs = pytest.importorskip("snakemake_executor_hybrid.backends.slurm_bundle_jobs")
     from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 
     resources = {"mem_mb": 500, "runtime": 5, "_cores": 1, "slurm_extra": "--qos=short"}
     first = SimpleNamespace(
         resources=SimpleNamespace(items=resources.items), name="qc", rule=None, threads=1
     )
-    request = slurm_bundle.BundleRequest(first, cpus=2, mem_mb=1000, runtime=100)
+    request = bundle_jobs.BundleRequest(first, cpus=2, mem_mb=1000, runtime=100)
     params = {
         "run_uuid": "run", "slurm_logfile": "x/%j.log", "comment_str": "bundle_qc_40",
         "account": "-A acct", "partition": "-p main", "workdir": "/w",
