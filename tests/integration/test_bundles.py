@@ -123,16 +123,7 @@ def test_ctrl_c_cancels_the_whole_bundle(tmp_path):
         wd, "--executor", "hybrid", "--jobs", "10", "--hybrid-bundle", "short",
         "--config", "count=4", "seconds=300",
     )  # fmt: skip
-    log = wd / ".snakemake" / "log"
-
-    def bundle_id():
-        for path in log.glob("*.log"):
-            found = bundles(path.read_text())
-            if found:
-                return found[0][0], slurm_run_id(path.read_text())
-        return None
-
-    slurm_id, run_id = wait_until(bundle_id, 60, "the bundle's submission", proc)
+    slurm_id, run_id = wait_until(lambda: submitted(wd), 60, "the bundle's submission", proc)
     try:
         wait_until(lambda: running(run_id) == [slurm_id], 60, "the bundle running", proc)
         time.sleep(3)  # its inner Snakemake starts the members
@@ -153,3 +144,30 @@ def leftovers(wd):
 def running(run_id):
     argv = ["squeue", "--noheader", "--states=RUNNING", "--format=%i", f"--name={run_id}"]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_scancel_of_a_bundle_fails_its_unfinished_members_with_its_state(tmp_path):
+    wd = copy_workflow("bundles", tmp_path)
+    proc = start_snakemake(
+        wd, "--executor", "hybrid", "--jobs", "10", "--hybrid-bundle", "short",
+        "--hybrid-slurm-status-interval", "1", "--config", "count=3", "seconds=300",
+    )  # fmt: skip
+    slurm_id, run_id = wait_until(lambda: submitted(wd), 60, "the bundle's submission", proc)
+    try:
+        wait_until(lambda: running(run_id) == [slurm_id], 60, "the bundle running", proc)
+        subprocess.run(["scancel", slurm_id], check=True)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        assert out.count(f"SLURM job {slurm_id} ended CANCELLED") >= 3, out  # each member
+        assert re.search(rf"SLURM log: \S+/bundle_short/{slurm_id}\.log", out), out
+    finally:
+        subprocess.run(["scancel", f"--name={run_id}"], check=False)
+
+
+def submitted(wd):
+    """(SLURM job id of the first bundle, run id) once the log names them."""
+    for path in (wd / ".snakemake" / "log").glob("*.log"):
+        found = bundles(path.read_text())
+        if found:
+            return found[0][0], slurm_run_id(path.read_text())
+    return None
