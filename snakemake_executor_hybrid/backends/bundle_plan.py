@@ -128,44 +128,47 @@ class _Bucket(Generic[T]):
     items: list[T] = field(default_factory=list)
 
 
+Batch = tuple[Hashable, list[T]]  # a bundle's key and its jobs
+
+
 class Collector(Generic[T]):
     """Ready jobs waiting for companions of the same key, at most ``fill_s``.
 
     ``add`` returns what must be submitted now (a full bucket); ``due`` what has
-    waited long enough. Not thread-safe: the caller holds a lock.
+    waited long enough; each as (key, items). Not thread-safe: the caller holds a lock.
     """
 
     def __init__(self, fill_s: float) -> None:
         self.fill_s = fill_s
         self._buckets: dict[Hashable, _Bucket[T]] = {}
 
-    def add(self, key: Hashable, item: T, limit: int, now: float) -> list[list[T]]:
+    def add(self, key: Hashable, item: T, limit: int, now: float) -> list[Batch[T]]:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(now, max(1, limit))
         bucket.items.append(item)
         if len(bucket.items) >= bucket.limit:
             del self._buckets[key]
-            return [bucket.items]
+            return [(key, bucket.items)]
         return []
 
-    def due(self, now: float) -> list[list[T]]:
+    def due(self, now: float) -> list[Batch[T]]:
         ready = [k for k, b in self._buckets.items() if now - b.since >= self.fill_s]
-        return [self._buckets.pop(k).items for k in ready]
+        return [(k, self._buckets.pop(k).items) for k in ready]
 
     def peek(self, key: Hashable) -> list[T]:
         bucket = self._buckets.get(key)
         return list(bucket.items) if bucket else []
 
-    def take(self, key: Hashable) -> list[T]:
+    def take(self, key: Hashable) -> list[Batch[T]]:
         """The items waiting under ``key`` (submitted early: no more will come)."""
         bucket = self._buckets.pop(key, None)
-        return bucket.items if bucket else []
+        return [(key, bucket.items)] if bucket else []
 
-    def drain(self) -> list[list[T]]:
-        items = [b.items for b in self._buckets.values()]
+    def drain(self) -> list[Batch[T]]:
+        items = list(self._buckets.items())
         self._buckets.clear()
-        return items
+        return [(k, b.items) for k, b in items]
 
     def next_due(self) -> float | None:
         """When the oldest bucket is due (None: nothing waits)."""

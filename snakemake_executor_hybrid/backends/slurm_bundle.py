@@ -131,7 +131,9 @@ class Bundler:
 
     def take(self, jobs: list[Any]) -> list[Any]:
         """Hold the jobs that go into bundles; return the others."""
-        rest, full, added = [], [], {}
+        rest: list[Any] = []
+        full: list[plan.Batch[Any]] = []
+        added: dict[Any, str] = {}
         for job in jobs:
             key = self.key(job)
             if key is None:
@@ -146,13 +148,13 @@ class Bundler:
                 self._cond.notify()
             added[key] = job.rule.name
         # a bundle holding every job its rule has still to run need not wait
-        for key, rule in added.items():
+        for kind, rule in added.items():
             with self._cond:
-                waiting = self._collector.peek(key)
+                waiting = self._collector.peek(kind)
                 if waiting and not self._coming(rule, waiting):
-                    full.append(self._collector.take(key))
-        for members in full:
-            self._submit(members)
+                    full += self._collector.take(kind)
+        for kind, members in full:
+            self._submit(kind, members)
         if self._thread is None and len(self._collector):
             self._thread = threading.Thread(target=self._fill, name="hybrid-bundle", daemon=True)
             self._thread.start()
@@ -208,24 +210,24 @@ class Bundler:
                 if self._stopped:
                     return
                 ready = self._collector.due(time.monotonic())
-            for members in ready:
-                self._submit(members)
+            for key, members in ready:
+                self._submit(key, members)
 
     def stop(self) -> list[Any]:
         """Stop collecting; the jobs still held (never submitted)."""
         with self._cond:
             self._stopped = True
-            held = [job for members in self._collector.drain() for job in members]
+            held = [job for _, members in self._collector.drain() for job in members]
             self._cond.notify()
         return held
 
-    def _submit(self, members: list[Any]) -> None:
+    def _submit(self, key: Any, members: list[Any]) -> None:
         pool = self._backend._job_submission_executor
         try:
             if len(members) == 1:
                 pool.submit(self._backend.run_job, members[0])
             else:
-                pool.submit(self.submit_bundle, members)
+                pool.submit(self.submit_bundle, key, members)
         except RuntimeError:  # the pool is shut down: the run is being cancelled
             for job in members:
                 self._backend._report_job_error_threadsafe(
@@ -234,19 +236,17 @@ class Bundler:
 
     # -- submitting (in a submission thread) -------------------------------------------------
 
-    def submit_bundle(self, members: list[Any]) -> None:
+    def submit_bundle(self, key: Any, members: list[Any]) -> None:
         try:
-            self._sbatch(members)
+            self._sbatch(key, members)
         except Exception as e:  # noqa: BLE001 - report, as the plugin does, per job
             for job in members:
                 self._backend._report_job_error_threadsafe(
                     SubmittedJobInfo(job), f"bundle submission failed: {e}"
                 )
 
-    def _sbatch(self, members: list[Any]) -> None:
+    def _sbatch(self, key: Any, members: list[Any]) -> None:
         backend, first = self._backend, members[0]
-        key = self.key(first)
-        assert key is not None  # noqa: S101 - members were collected by their key
         shape = self._shape(key, first)
         capacity = min(shape.members, len(members) + self._coming(first.name, members))
         shape = shape.for_members(capacity)

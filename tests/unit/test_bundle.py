@@ -85,9 +85,9 @@ def test_a_full_bucket_goes_at_once_and_the_rest_after_the_fill_time():
     assert c.add("a", "1", 3, now=0.0) == []
     assert c.add("b", "x", 3, now=0.5) == []
     assert c.add("a", "2", 3, now=1.0) == []
-    assert c.add("a", "3", 3, now=1.5) == [["1", "2", "3"]]
+    assert c.add("a", "3", 3, now=1.5) == [("a", ["1", "2", "3"])]
     assert c.next_due() == 2.5 and c.due(2.4) == []
-    assert c.due(2.5) == [["x"]] and len(c) == 0 and c.next_due() is None
+    assert c.due(2.5) == [("b", ["x"])] and len(c) == 0 and c.next_due() is None
 
 
 def test_a_job_never_waits_longer_than_the_fill_time():
@@ -95,15 +95,15 @@ def test_a_job_never_waits_longer_than_the_fill_time():
     for i in range(5):
         c.add("k", i, 100, now=float(i) * 0.3)
     assert c.next_due() == 2.0  # from the first job of the bucket
-    assert c.due(2.0) == [[0, 1, 2, 3, 4]]
+    assert c.due(2.0) == [("k", [0, 1, 2, 3, 4])]
     c.add("k", 9, 100, now=3.0)  # a new bucket
-    assert c.drain() == [[9]] and len(c) == 0
+    assert c.drain() == [("k", [9])] and len(c) == 0
 
 
 def test_with_no_fill_time_every_job_is_due_at_once():
     c: plan.Collector[int] = plan.Collector(0.0)
     c.add("k", 1, 10, now=5.0)
-    assert c.due(5.0) == [[1]]
+    assert c.due(5.0) == [("k", [1])]
 
 
 # -- the inner command ---------------------------------------------------------------------
@@ -253,5 +253,5 @@ def test_a_bucket_may_be_taken_before_its_fill_time():
     c: plan.Collector[int] = plan.Collector(2.0)
     c.add("k", 1, 10, now=0.0)
     c.add("k", 2, 10, now=0.1)
-    assert c.peek("k") == [1, 2] and c.take("k") == [1, 2]
+    assert c.peek("k") == [1, 2] and c.take("k") == [("k", [1, 2])]
     assert c.peek("k") == [] and c.take("k") == [] and c.next_due() is None
