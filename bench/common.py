@@ -46,14 +46,14 @@ def side_by_side(wd: Path, variants: dict[str, list[str]], repeat: int) -> dict[
         for name, args in variants.items():
             seconds = timed_snakemake(wd, args)
             times[name].append(seconds)
-            print(f"  round {round_no + 1}: {name:<34} {seconds:8.2f} s", flush=True)
+            print(f"  round {round_no + 1}: {name:<46} {seconds:8.2f} s", flush=True)
     return times
 
 
 def report(title: str, times: dict[str, list[float]], baseline: str) -> None:
     base = statistics.median(times[baseline])
     print(f"\n{title}")
-    print(f"{'variant':<36}{'median s':>10}{'min s':>9}{'ratio':>8}")
+    print(f"{'variant':<48}{'median s':>10}{'min s':>9}{'ratio':>8}")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:<36}{median:>10.2f}{min(values):>9.2f}{median / base:>8.3f}")
+        print(f"{name:<48}{median:>10.2f}{min(values):>9.2f}{median / base:>8.3f}")

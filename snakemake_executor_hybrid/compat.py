@@ -22,6 +22,7 @@ import io
 import os
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from snakemake_interface_common.exceptions import WorkflowError
@@ -382,3 +383,36 @@ def plugin_settings_class(plugin: str) -> Any:
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
 
     return ExecutorPluginRegistry().get_plugin(plugin).settings_cls
+
+
+# -- the inner process of a bundle (backends/bundle_run.py) ---------------------------
+
+
+@dataclass(frozen=True)
+class JobLogEvents:
+    """The ``event`` values of Snakemake's log records about a job."""
+
+    info: Any  # a job starts (its rule, wildcards, jobid)
+    finished: Any  # it succeeded (outputs checked)
+    error: Any  # it failed
+
+
+def job_log_events() -> JobLogEvents:
+    from snakemake_interface_logger_plugins.common import LogEvent
+
+    return JobLogEvents(LogEvent.JOB_INFO, LogEvent.JOB_FINISHED, LogEvent.JOB_ERROR)
+
+
+def snakemake_logger() -> Any:
+    """The logger every record of Snakemake goes through (its handlers are replaced
+    when Snakemake sets up logging; its filters stay)."""
+    from snakemake.logging import logger
+
+    return logger
+
+
+def snakemake_main(args: list[str]) -> None:
+    """Snakemake's command line in this process (exits with its status)."""
+    from snakemake.cli import main
+
+    main(args)

@@ -9,6 +9,7 @@ first look at every report (journal, failover; ``adaptive/``).
 """
 
 import os
+import sqlite3
 import sys
 import threading
 from collections import defaultdict
@@ -23,6 +24,7 @@ from snakemake_interface_executor_plugins.settings import ExecMode
 from snakemake_human_gate.errors import GateError
 
 from . import compat, routing
+from .adaptive import journal
 from .adaptive.failover import Failover
 from .adaptive.tracker import Tracker
 from .backends import BACKENDS
@@ -31,6 +33,8 @@ from .containers.plan import ContainerPlan
 from .gates import GateWaiter, free_gated_rules
 from .settings import ExecutorSettings, delegate_settings
 from .stored import StoredOutputs
+
+WALL_TIMES_KEPT = 50  # recent runs of a rule that say whether its jobs are short
 
 
 def mixed_backends(group: str, choices: set[routing.Choice]) -> None:
@@ -195,6 +199,17 @@ class Executor(RealExecutor):
             for rule, values in self.tracker.spawn_resources(job).items():
                 extra.setdefault(rule, {}).update(values)
         return compat.set_resources_arg(self.workflow, extra)
+
+    def wall_times(self, backend: str, rule: str) -> list[float]:
+        try:
+            records = journal.read(
+                self.tracker.path,
+                "rule = ? AND backend = ? AND state = 'succeeded' AND used_wall_s IS NOT NULL",
+                (rule, backend),
+            )
+        except sqlite3.Error:
+            return []
+        return [r.used_wall_s for r in records[-WALL_TIMES_KEPT:] if r.used_wall_s is not None]
 
     def job_submitted(self, backend: str, job_info: SubmittedJobInfo) -> None:
         try:

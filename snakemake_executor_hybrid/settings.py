@@ -15,6 +15,7 @@ from snakemake_human_gate.fsutil import SHARE_MODES
 from . import compat, routing
 from .backends import BACKENDS
 from .backends.aws_batch_api import parse_secrets
+from .backends.bundle_plan import MIN_HISTORY_RUNS, parse_patterns
 from .containers.runtimes import parse_runtimes, split_args, split_names
 
 
@@ -53,6 +54,34 @@ class ExecutorSettings(ExecutorSettingsBase):
         "Seconds between two status queries (one batched 'sacct' call "
         "for all active SLURM jobs of the run). A finished job is noticed "
         "within about this time.",
+    )
+    bundle: Optional[str] = setting(  # noqa: UP045
+        None,
+        "Run ready SLURM jobs of these rules (comma-separated names or shell-style "
+        "globs) several to a SLURM job: jobs of one rule with the same resources and "
+        "attempt share one allocation and one inner Snakemake, which runs them in "
+        "parallel; each is still reported on its own (docs/bundling.md).",
+    )
+    bundle_target: float = setting(
+        300.0,
+        "Seconds a bundle should last: its size is this over the median runtime of "
+        "the rule's past runs (run journal), times the members running at once.",
+    )
+    bundle_max: int = setting(
+        100,
+        "Most jobs in one bundle (also the size of bundles of rules without history).",
+        type=int,
+    )
+    bundle_fill: float = setting(
+        2.0,
+        "Seconds a ready job may wait for others of its kind before its bundle is "
+        "submitted (a full bundle goes at once).",
+    )
+    bundle_short: float = setting(
+        30.0,
+        "Rules whose SLURM jobs took at most this many seconds (median of at least "
+        f"{MIN_HISTORY_RUNS} successful runs in the run journal) are bundled without "
+        "being named in --hybrid-bundle; 0 turns this off.",
     )
     cloud_status_interval: float = setting(
         2.0,
@@ -159,9 +188,22 @@ class ExecutorSettings(ExecutorSettingsBase):
             ("--hybrid-cloud-status-interval", self.cloud_status_interval),
             ("--hybrid-cloud-unreachable-after", self.cloud_unreachable_after),
             ("--hybrid-gate-poll-interval", self.gate_poll_interval),
+            ("--hybrid-bundle-target", self.bundle_target),
         ):
             if not value > 0:
                 raise WorkflowError(f"{flag} must be a positive number of seconds, got {value}.")
+        parse_patterns(self.bundle)
+        if self.bundle_fill < 0:
+            raise WorkflowError(
+                f"--hybrid-bundle-fill must be 0 or a number of seconds, got {self.bundle_fill}."
+            )
+        if self.bundle_max < 1:
+            raise WorkflowError(f"--hybrid-bundle-max must be at least 1, got {self.bundle_max}.")
+        if self.bundle_short < 0:
+            raise WorkflowError(
+                f"--hybrid-bundle-short must be 0 (off) or a number of seconds, got "
+                f"{self.bundle_short}."
+            )
         parse_runtimes(self.container_runtime, tuple(BACKENDS))
         split_args(self.container_args, "--hybrid-container-args")
         split_names(self.container_env, "--hybrid-container-env")

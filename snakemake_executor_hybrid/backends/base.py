@@ -115,6 +115,10 @@ class Host(Protocol):
         and the requests learned() made for the job, so that the spawned Snakemake uses
         them instead of evaluating learned() again."""
 
+    def wall_times(self, backend: str, rule: str) -> list[float]:
+        """Wall seconds of the rule's recent successful jobs on ``backend`` (run
+        journal; empty when there is none or it cannot be read)."""
+
     def job_submitted(self, backend: str, job_info: SubmittedJobInfo) -> None:
         """A backend took ``job_info.job`` (journal: external id, submission time)."""
 

@@ -18,6 +18,9 @@ logs, array jobs) is the upstream plugin's own code. Replaced here:
   failure (it may fail over); a job that ended is reported with what it used (one
   batched sacct with job steps) and, if SLURM killed it for memory, as
   OUT_OF_MEMORY (see slurm_outcome).
+
+Added: bundles, several short jobs of one rule in one SLURM job, each reported on
+its own (slurm_bundle, slurm_bundle_jobs, docs/bundling.md).
 """
 
 import asyncio
@@ -29,6 +32,7 @@ import subprocess
 import threading
 import time
 from collections.abc import AsyncGenerator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +43,12 @@ from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 
 from ..states import JobState
 from . import slurm_array
+from . import slurm_bundle as sb
 from . import slurm_checks as checks
 from . import slurm_outcome as so
 from . import slurm_status as st
 from .base import OUTCOME, Host, Outcome, ReportsToHost, SpawnsWithHostArgs, attach
+from .slurm_bundle_jobs import Bundling
 
 # A submitted job that neither sacct nor squeue reports for this long is lost.
 LOST_AFTER_SECONDS = 120.0
@@ -60,7 +66,7 @@ class WorkflowView:
         return getattr(self._workflow, name)
 
 
-class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
+class SlurmBackend(Bundling, ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
     name = "slurm"
 
     def __init__(self, host: Host) -> None:
@@ -74,7 +80,9 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         self._checks = checks.Checks(_run, host.logger)
         settings = host.plugin_settings(self.name)
         self._use_squeue = _status_command(settings, host.logger) == "squeue"
+        self._inner = threading.local()  # the bundle whose command is being formatted
         super().__init__(WorkflowView(host.workflow, settings), host.logger)
+        self._bundler = sb.Bundler(self, host.settings, partial(host.wall_times, self.name))
 
     @property
     def common_settings(self):
@@ -93,10 +101,16 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
                 yield job_info
             return
         requeue = bool(self.workflow.executor_settings.requeue)
+        self._bundler.read_events(active_jobs)  # after the query: a bundle seen ended has
+        # written the events of all the members it ran
         missing = [j for j in active_jobs if st.lookup(records, j.external_jobid) is None]
         lost = await self._lost(missing)
         final, never = [], []
         for job_info in active_jobs:
+            event = self._bundler.ended(job_info)
+            if event is not None:
+                self._report_member(job_info, event)
+                continue
             record = st.lookup(records, job_info.external_jobid)
             if record is None:
                 if job_info.external_jobid in lost:
@@ -112,6 +126,8 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
                 continue
             self._first_missing.pop(job_info.external_jobid, None)
             state = record.state(requeue)
+            if state is not JobState.QUEUED:
+                self._bundler.started(record.job_id)
             if state.final:
                 final.append((job_info, record))
             elif state is JobState.QUEUED and (
@@ -128,7 +144,10 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         if failed:
             await _run(st.scancel_ids_argv(failed))
         for job_info, record in final:
-            self._report_end(job_info, record, used.get(record.job_id), requeue)
+            if self._bundler.bundle_of(job_info) is not None:
+                self._report_unfinished_member(job_info, record, used.get(record.job_id), requeue)
+            else:
+                self._report_end(job_info, record, used.get(record.job_id), requeue)
 
     def _report_end(
         self, job_info: SubmittedJobInfo, record: st.SlurmRecord, used: so.JobUsage | None,
@@ -158,7 +177,7 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
         """Cancel jobs that can never start and report them (infrastructure failures)."""
         if not never:
             return
-        await _run(st.scancel_ids_argv([record.job_id for _, record, _ in never]))
+        await _run(st.scancel_ids_argv(list(dict.fromkeys(r.job_id for _, r, _ in never))))
         for job_info, _, problem in never:
             message = problem + so.FIX
             outcome = Outcome(JobState.FAILED, problem, infrastructure=True, message=message)
@@ -268,11 +287,18 @@ class SlurmBackend(ReportsToHost, SpawnsWithHostArgs, SlurmPluginExecutor):
 
     def cancel(self) -> None:
         # No new sbatch may start once cancelling; then cancel all jobs by name.
+        held = self._bundler.stop()
         self._job_submission_executor.shutdown(wait=True, cancel_futures=True)
         super().cancel()
+        for job in held:
+            self.report_job_error(SubmittedJobInfo(job), msg="cancelled before it was submitted")
+
+    def shutdown(self) -> None:
+        self._bundler.stop()
+        super().shutdown()
 
 
-_SBATCH_FAILED = ("SLURM sbatch failed", "sbatch refused")  # upstream's and slurm_array's
+_SBATCH_FAILED = ("SLURM sbatch failed", "sbatch refused")  # upstream's, slurm_array's, bundles'
 
 
 def _tail(log: Any) -> str:

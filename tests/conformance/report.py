@@ -17,7 +17,12 @@ from tests.conformance import cases, upstream
 from tests.conformance.check import run_case
 from tests.conformance.runner import MODES
 
-REFERENCE = {"hybrid": "local", "hybrid-slurm": "slurm", "hybrid-mixed": "slurm"}
+REFERENCE = {
+    "hybrid": "local",
+    "hybrid-slurm": "slurm",
+    "hybrid-bundled": "slurm",
+    "hybrid-mixed": "slurm",
+}
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,9 @@
 
 MODE is one of MODES: Snakemake's own executors (``local``, ``slurm``) or the
 hybrid executor with every rule local (``hybrid``), every rule on SLURM
-(``hybrid-slurm``) or every other rule on SLURM (``hybrid-mixed``). The upstream
+(``hybrid-slurm``), every rule on SLURM and bundled (``hybrid-bundled``:
+``--hybrid-bundle '*'``, docs/bundling.md) or every other rule on SLURM
+(``hybrid-mixed``). The upstream
 test function runs unchanged; only its calls of ``run()`` get the executor,
 settings and ``nodes`` (``--jobs``) of the mode: a case written for a cluster keeps
 its ``nodes`` (``cluster=`` commands are dropped: the mode's executor replaces
@@ -21,7 +23,7 @@ from typing import Any
 
 from tests.conformance import upstream
 
-MODES = ("local", "hybrid", "slurm", "hybrid-slurm", "hybrid-mixed")
+MODES = ("local", "hybrid", "slurm", "hybrid-slurm", "hybrid-bundled", "hybrid-mixed")
 STATUS_INTERVAL = 1  # seconds between SLURM status checks in the SLURM modes
 RULE = re.compile(r"^\s*(?:rule|checkpoint)(?:\s+(\w+))?\s*:", re.MULTILINE)
 
@@ -52,11 +54,12 @@ def executor_of(mode: str, path: Path) -> tuple[str, Any]:
     slurm = SlurmSettings(init_seconds_before_status_checks=STATUS_INTERVAL)
     if mode == "hybrid":
         return "hybrid", ExecutorSettings(default_backend="local")
-    if mode == "hybrid-slurm":
+    if mode in ("hybrid-slurm", "hybrid-bundled"):
         return "hybrid", ExecutorSettings(
             default_backend="slurm",
             slurm_status_interval=STATUS_INTERVAL,
             backend_settings={"slurm": slurm},
+            bundle="*" if mode == "hybrid-bundled" else None,
         )
     routes = ",".join(f"{name}=slurm" for name in rule_names(path)[::2])
     return "hybrid", ExecutorSettings(

@@ -1,6 +1,6 @@
 """Snakemake's own test workflows pass under --executor hybrid wherever they pass under
 Snakemake's own executors: every rule local (compared with --executor local), and every
-rule on the real SLURM (compared with --executor slurm).
+rule on the real SLURM, plainly and bundled (compared with --executor slurm).
 
 Each case is the upstream test function, unchanged, run in a process of its own (see
 runner.py). A case that fails under hybrid is run under the reference executor too: if
@@ -57,6 +57,13 @@ def test_all_rules_local(case: str) -> None:
 @pytest.mark.parametrize("case", cases.SLURM)
 def test_all_rules_on_slurm(case: str) -> None:
     check("hybrid-slurm", "slurm", case)
+
+
+@pytest.mark.slurm
+@pytest.mark.usefixtures("slurm")
+@pytest.mark.parametrize("case", cases.SLURM)
+def test_all_rules_on_slurm_bundled(case: str) -> None:
+    check("hybrid-bundled", "slurm", case)
 
 
 def test_the_selection_covers_what_an_executor_must_get_right() -> None:
