@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 from contextlib import suppress
 
 
@@ -32,3 +33,28 @@ def terminate_tree(pid: int) -> None:
     for target in [*descendants(pid), pid]:
         with suppress(ProcessLookupError, PermissionError):
             os.kill(target, signal.SIGTERM)
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to a process group; False when the group has no process left."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def stop_group(pgid: int, grace: float) -> None:
+    """SIGTERM a process group, and SIGKILL it if anything is still in it after
+    ``grace`` seconds. A Snakemake stopped by SIGTERM may never exit: its handler takes
+    the scheduler's lock, which its own main thread may hold when the signal arrives."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _signal_group(pgid, 0):
+            return
+        time.sleep(0.05)
+    _signal_group(pgid, signal.SIGKILL)

@@ -29,13 +29,16 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from .. import compat
 from ..adaptive.usage import Sampler
-from ..processes import terminate_tree
+from ..processes import stop_group, terminate_tree
 from ..states import JobState
 from .base import Host, Outcome, ReportsToHost, SpawnsWithHostArgs, Usage
 
 # How long a cancel keeps looking for the shell command of an in-process job that
 # was between being started and starting its command.
 CANCEL_GRACE_SECONDS = 10.0
+# how long what a job's own process leaves in its process group may take to end on
+# SIGTERM before it is killed
+LEFTOVER_GRACE_SECONDS = 3.0
 
 
 class CoreBudget:
@@ -274,8 +277,7 @@ class JobProcess(subprocess.Popen):
 
     def wait(self, timeout: float | None = None) -> int:
         code = super().wait(timeout)
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGTERM)  # its group: orphans of the job
+        stop_group(self.pid, LEFTOVER_GRACE_SECONDS)  # its group: orphans of the job
         return code
 
 

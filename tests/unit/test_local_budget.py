@@ -1,10 +1,11 @@
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from snakemake_executor_hybrid.backends.local import CoreBudget
+from snakemake_executor_hybrid.backends.local import LEFTOVER_GRACE_SECONDS, CoreBudget, JobProcess
 from snakemake_executor_hybrid.processes import descendants, terminate_tree
 
 
@@ -91,3 +92,21 @@ def test_terminate_tree_reaches_grandchildren():
         assert _wait(lambda: not any(_running(k) for k in kids))
     finally:
         shell.kill()
+
+
+def test_a_job_process_leaves_nothing_behind_that_ignores_sigterm(tmp_path):
+    # what a Snakemake deadlocked in its SIGTERM handler looks like from outside: the
+    # job's shell is gone, something it started stays and ignores SIGTERM
+    pidfile, ready = tmp_path / "leftover", tmp_path / "ready"
+    process = JobProcess(
+        f"(trap '' TERM; touch {ready}; exec sleep 60) & echo $! > {pidfile}; "
+        f"while [ ! -e {ready} ]; do sleep 0.05; done"
+    )
+    began = time.monotonic()
+    assert process.wait() == 0
+    assert LEFTOVER_GRACE_SECONDS <= time.monotonic() - began < LEFTOVER_GRACE_SECONDS + 2
+    leftover = Path(f"/proc/{pidfile.read_text().strip()}")
+    deadline = time.monotonic() + 2
+    while leftover.exists() and time.monotonic() < deadline:  # killed: until reaped
+        time.sleep(0.05)
+    assert not leftover.exists()
