@@ -60,7 +60,7 @@ def env(name: str) -> str:
     try:
         return os.environ[name]
     except KeyError:
-        raise SystemExit(f"{name} is not set: eval \"$(scripts/cloud/up --print-env)\"") from None
+        raise SystemExit(f'{name} is not set: eval "$(scripts/cloud/up --print-env)"') from None
 
 
 def storage(prefix: str) -> list[str]:

@@ -217,8 +217,7 @@ class AuditLog:
                 return Verdict(
                     False,
                     seq,
-                    f"line {number}: entry {seq + 1} is missing "
-                    f"(found seq {entry.get('seq')!r})",
+                    f"line {number}: entry {seq + 1} is missing (found seq {entry.get('seq')!r})",
                 )
             if entry.get("prev") != prev:
                 return Verdict(

@@ -82,8 +82,11 @@ def refusal(
         names = ", ".join(spec.approvers or ())
         due = escalation_time(record)
         later = ""
-        if spec.escalate and spec.escalate.deciders and due is not None and not escalated(
-            record, now
+        if (
+            spec.escalate
+            and spec.escalate.deciders
+            and due is not None
+            and not escalated(record, now)
         ):
             later = f"; from {iso(due)} also {', '.join(spec.escalate.deciders)}"
         elif spec.escalate and spec.escalate.deciders:

@@ -57,8 +57,7 @@ def check_writer(tree: StoreTree, what: str, command: str) -> None:
     """Refuse anyone but the store's owner, naming who may and what they would run."""
     if os.geteuid() != owner(tree):
         raise OwnerFileError(
-            f"only the store's owner (uid {owner(tree)}) may {what}: ask them to run "
-            f"'{command}'"
+            f"only the store's owner (uid {owner(tree)}) may {what}: ask them to run '{command}'"
         )
 
 

@@ -188,9 +188,7 @@ def _disagreements(
     return problems
 
 
-def _mismatch(
-    line: dict[str, Any], entry: dict[str, Any], record: GateRecord | None
-) -> str | None:
+def _mismatch(line: dict[str, Any], entry: dict[str, Any], record: GateRecord | None) -> str | None:
     """What an answer and the entry that records it disagree on, or why its author may
     not have given it."""
     vote, decision = line.get("vote") or {}, line.get("decision") or {}

@@ -102,5 +102,3 @@ class Waiter:
         self.look()
         if self.watching():
             self.run(stop)
-
-

@@ -90,9 +90,7 @@ class Gates:
             ]
             chosen = pending + recent
         members = self.groups().members
-        return {
-            "gates": [gate_view(r, caller.user, self.public_url, now, members) for r in chosen]
-        }
+        return {"gates": [gate_view(r, caller.user, self.public_url, now, members) for r in chosen]}
 
     def detail(self, caller: Caller, gid: str) -> dict[str, Any]:
         record = self.record(caller, gid)

@@ -175,6 +175,7 @@ def difference(case: str, snakemake: str) -> str | None:
             return reason
     return DIFFERENCES.get(case)
 
+
 EXCLUDED_DECORATORS = ("connected", "apptainer", "conda", "needs_", "skip", "windows", "zenodo")
 EXCLUDED_KEYWORDS = (
     "shellcmd",

@@ -169,8 +169,12 @@ def test_an_endpoint_that_goes_away_ends_the_run_with_its_name(tmp_path, cloud):
     proc = start(wd, *args, "--hybrid-cloud-unreachable-after", "10", "--", "slow.txt",
                  env=run_env(env))  # fmt: skip
     wait_until(
-        lambda: (wd / ".snakemake" / "log").exists() and any(
-            "is AWS Batch job" in p.read_text() for p in (wd / ".snakemake" / "log").glob("*.log")
+        lambda: (
+            (wd / ".snakemake" / "log").exists()
+            and any(
+                "is AWS Batch job" in p.read_text()
+                for p in (wd / ".snakemake" / "log").glob("*.log")
+            )
         ),
         90,
         "the job submitted",

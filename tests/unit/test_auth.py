@@ -738,9 +738,7 @@ def test_arbitrary_headers_only_ever_raise_auth_errors(shared_root, stamp, signa
     with pytest.raises(AuthError):
         verify(SECRET, headers, b"body", now=NOW)
     with pytest.raises(AuthError):
-        WebhookSecrets(shared_root, "private").authenticate(
-            headers, b"body", target=HOOK, now=NOW
-        )
+        WebhookSecrets(shared_root, "private").authenticate(headers, b"body", target=HOOK, now=NOW)
 
 
 @PROPERTY

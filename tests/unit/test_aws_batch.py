@@ -28,8 +28,14 @@ def test_status_of_250_jobs_takes_three_describe_calls_of_at_most_100_ids():
         for start in (0, 100, 200):
             chunk = ids[start : start + 100]
             jobs = [
-                {"jobId": j, "jobName": j, "jobQueue": "q", "status": "RUNNING",
-                 "startedAt": 1, "jobDefinition": "d"}
+                {
+                    "jobId": j,
+                    "jobName": j,
+                    "jobQueue": "q",
+                    "status": "RUNNING",
+                    "startedAt": 1,
+                    "jobDefinition": "d",
+                }
                 for j in chunk
             ]
             stub.add_response("describe_jobs", {"jobs": jobs}, {"jobs": chunk})
@@ -42,7 +48,9 @@ def test_a_failure_record_carries_reason_exit_code_and_log_stream():
     response = {
         "jobs": [
             {
-                "jobId": "a", "status": "FAILED", "statusReason": "Essential container exited",
+                "jobId": "a",
+                "status": "FAILED",
+                "statusReason": "Essential container exited",
                 "container": {"exitCode": 3, "logStreamName": "def/default/a"},
             },
             {"jobId": "b", "status": "RUNNABLE"},
@@ -65,8 +73,12 @@ def test_log_tail_reads_the_last_lines_and_survives_a_missing_stream():
         stub.add_response(
             "get_log_events",
             {"events": [{"timestamp": 1, "message": "line 1\n"}, {"timestamp": 2, "message": "x"}]},
-            {"logGroupName": api.LOG_GROUP, "logStreamName": "s", "limit": 20,
-             "startFromHead": False},
+            {
+                "logGroupName": api.LOG_GROUP,
+                "logStreamName": "s",
+                "limit": 20,
+                "startFromHead": False,
+            },
         )
         stub.add_client_error("get_log_events", "ResourceNotFoundException")
         assert aws_batch.log_tail(logs, "s") == ["line 1", "x"]
@@ -88,7 +100,10 @@ def test_the_request_follows_the_rule(threads, mem_mb, runtime, expected):
 
 def test_a_job_definition_holds_no_value_no_privilege_and_secrets_as_references():
     definition = api.job_definition(
-        "img:1", api.Request(2, 2048, 1, 600), "arn:role/job", "arn:role/exec",
+        "img:1",
+        api.Request(2, 2048, 1, 600),
+        "arn:role/job",
+        "arn:role/exec",
         {"HF_TOKEN": "arn:aws:secretsmanager:us-east-1:1:secret:hf"},
     )
     container = definition["containerProperties"]
@@ -99,7 +114,10 @@ def test_a_job_definition_holds_no_value_no_privilege_and_secrets_as_references(
     assert {"type": "GPU", "value": "1"} in container["resourceRequirements"]
     assert definition["timeout"] == {"attemptDurationSeconds": 600}
     same = api.job_definition(
-        "img:1", api.Request(2, 2048, 1, 600), "arn:role/job", "arn:role/exec",
+        "img:1",
+        api.Request(2, 2048, 1, 600),
+        "arn:role/job",
+        "arn:role/exec",
         {"HF_TOKEN": "arn:aws:secretsmanager:us-east-1:1:secret:hf"},
     )
     assert api.definition_name(definition) == api.definition_name(same)  # registered once
@@ -112,7 +130,9 @@ def test_submission_carries_the_command_and_plain_environment_only():
         "snakejob-a-1", "q", "def:3", "python -m snakemake ...", {"AWS_REGION": "x"}, {"t": "1"}
     )
     assert arguments["containerOverrides"]["command"] == [
-        "/bin/sh", "-c", "python -m snakemake ...",
+        "/bin/sh",
+        "-c",
+        "python -m snakemake ...",
     ]
     assert json.dumps(arguments).count("AWS_REGION") == 1
 
@@ -129,5 +149,6 @@ def test_secret_settings_name_the_flag_and_the_form():
     with pytest.raises(WorkflowError, match="'A' is not NAME=ARN"):
         api.parse_secrets("A")
     assert api.secret_like(["AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "AWS_REGION"]) == [
-        "AWS_SECRET_ACCESS_KEY", "HF_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "HF_TOKEN",
     ]

@@ -23,9 +23,7 @@ def ask(store, artifact, spec, output=None, requested_by="runner"):
     )
 
 
-def test_a_waiting_gate_whose_definition_changed_is_asked_again_under_the_new_one(
-    store, artifact
-):
+def test_a_waiting_gate_whose_definition_changed_is_asked_again_under_the_new_one(store, artifact):
     before = gate("Ship it?", approvers=["alice", "bob", "carol"], quorum=2)
     record, _ = ask(store, artifact, before)
     store.decide(record.id, "approve", actor="alice")  # one vote of two
@@ -80,9 +78,7 @@ def test_every_working_directory_waiting_gets_the_decision_in_its_own_output(
     assert [e["event"] for e in store.audit.entries()] == ["asked", "decided"]
 
 
-def test_reopen_withdraws_the_decision_from_every_output_and_marks_them(
-    store, artifact, tmp_path
-):
+def test_reopen_withdraws_the_decision_from_every_output_and_marks_them(store, artifact, tmp_path):
     spec = gate("Ship?")
     outputs = [tmp_path / "wd1/gates/review.json", tmp_path / "wd2/gates/review.json"]
     record, _ = ask(store, artifact, spec, output=outputs[0])

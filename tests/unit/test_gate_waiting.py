@@ -74,9 +74,7 @@ def test_news_nobody_would_receive_is_not_claimed(store, artifact):
     assert told.sent == [(record.id, "decided", False)]
 
 
-def test_an_escalation_widens_the_deciders_only_when_due_and_always_audited_first(
-    store, artifact
-):
+def test_an_escalation_widens_the_deciders_only_when_due_and_always_audited_first(store, artifact):
     spec = gate("Q?", approvers=["alice"], escalate={"after": 0.2, "to": ["bob"]})
     record = ask(store, artifact, spec)
     with pytest.raises(NotPermitted, match=r"approvers are alice; from .* also bob"):
@@ -96,9 +94,7 @@ def test_an_escalation_widens_the_deciders_only_when_due_and_always_audited_firs
     assert told.sent == [(record.id, "decided", False)]  # the escalation itself was applied
 
 
-def test_a_gate_reset_while_it_waits_is_asked_again_and_a_decision_ends_the_wait(
-    store, artifact
-):
+def test_a_gate_reset_while_it_waits_is_asked_again_and_a_decision_ends_the_wait(store, artifact):
     spec = gate("Q?")
     record = ask(store, artifact, spec)
     asked, decided, said = [], [], []

@@ -99,6 +99,7 @@ def test_squeue_status_is_one_call_by_run_name_with_finished_jobs():
     argv = st.squeue_status_argv("run-uuid")
     assert argv[0] == "squeue" and "--name=run-uuid" in argv and "--states=all" in argv
 
+
 def test_sacct_argv_is_one_batched_call_with_explicit_fields():
     argvs = st.sacct_argvs(["3", "1", "2", "1"])
     assert argvs == [
