@@ -155,6 +155,13 @@ def job_resource(job: Any, name: str) -> Any:
     return resources.get(name)
 
 
+def to_be_determined() -> Any:
+    """Snakemake's placeholder for a value that depends on input not there yet."""
+    from snakemake.common.tbdstring import TBDString
+
+    return TBDString()
+
+
 def is_tbd(value: Any) -> bool:
     """Whether a resource value is still undetermined (it depends on missing input)."""
     from snakemake.common.tbdstring import TBDString

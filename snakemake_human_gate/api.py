@@ -122,9 +122,9 @@ def decided(path: str, field: str | None = None) -> Callable[..., Any]:
     def param(wildcards: Any) -> Any:
         target = Path(path.format(**dict(wildcards.items())))
         if not target.exists():
-            from snakemake.common.tbdstring import TBDString
+            from snakemake_executor_hybrid import compat  # Snakemake's internals
 
-            return TBDString()
+            return compat.to_be_determined()
         found = decision(target)
         return found.choice if field is None else found.fields[field]
 

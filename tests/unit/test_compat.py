@@ -47,3 +47,11 @@ def test_set_resources_keeps_the_users_items_and_ours_win():
 
 def test_set_resources_is_empty_without_items():
     assert compat.set_resources_arg(workflow_with({}), {}) == ""
+
+
+def test_a_decided_param_is_snakemakes_placeholder_until_the_gate_decides(tmp_path):
+    from snakemake_human_gate.api import decided
+
+    param = decided(str(tmp_path / "gates/review_{run}.json"), "lr")
+    value = param(SimpleNamespace(items=lambda: [("run", "a")]))
+    assert compat.is_tbd(value)
