@@ -31,6 +31,26 @@ def dispatch_script(commands: Sequence[str], first_task: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
+def submit_command(backend: Any, job: Any, logfile: Any, comment: str, request: Any = None) -> str:
+    """The plugin's sbatch command line for ``job`` of this run, with its log file
+    pattern and comment; the resources asked are ``request``'s where one stands for
+    several jobs (account and partition stay ``job``'s)."""
+    params = {
+        "run_uuid": backend.run_uuid,
+        "slurm_logfile": logfile,
+        "comment_str": comment,
+        "account": next(backend.get_account_arg(job)),
+        "partition": backend.get_partition_arg(job),
+        "workdir": backend.workflow.workdir_init,
+    }
+    return get_submit_command(
+        request or job,
+        params,
+        settings=backend.workflow.executor_settings,
+        failed_nodes=backend._failed_nodes,
+    )
+
+
 def submit_array(backend: Any, jobs: list[Any]) -> None:
     """Submit ``jobs`` (one rule, same resources) as arrays of at most
     ``backend.max_array_size`` tasks; report each task as its own job."""
@@ -40,20 +60,7 @@ def submit_array(backend: Any, jobs: list[Any]) -> None:
     logdir.mkdir(parents=True, exist_ok=True)
     for job in jobs:
         validate_slurm_extra(job)
-    params = {
-        "run_uuid": backend.run_uuid,
-        "slurm_logfile": logdir / "%A_%a.log",
-        "comment_str": f"{kind}_{first.name}",
-        "account": next(backend.get_account_arg(first)),
-        "partition": backend.get_partition_arg(first),
-        "workdir": backend.workflow.workdir_init,
-    }
-    call = get_submit_command(
-        first,
-        params,
-        settings=backend.workflow.executor_settings,
-        failed_nodes=backend._failed_nodes,
-    )
+    call = submit_command(backend, first, logdir / "%A_%a.log", f"{kind}_{first.name}")
     call += set_gres_string(first)
     size = max(1, int(backend.max_array_size))
     for start in range(0, len(jobs), size):

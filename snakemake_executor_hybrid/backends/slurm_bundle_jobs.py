@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 from snakemake_executor_plugin_slurm.validation import (
     validate_or_get_slurm_job_id,
@@ -29,6 +28,7 @@ from . import slurm_status as st
 from .base import Outcome, Usage, attach
 from .bundle_events import SUCCEEDED, MemberEvent
 from .bundle_plan import Shape, inner_args
+from .slurm_array import submit_command
 
 BUNDLE_RUN = "snakemake_executor_hybrid.backends.bundle_run"
 
@@ -75,18 +75,8 @@ def sbatch(
     logdir = backend.slurm_logdir / f"bundle_{first.name}"
     logdir.mkdir(parents=True, exist_ok=True)
     request = BundleRequest(first, shape.cpus, shape.mem_mb, runtime)
-    params = {
-        "run_uuid": backend.run_uuid,
-        "slurm_logfile": logdir / "%j.log",
-        "comment_str": f"bundle_{first.name}_{len(members)}",
-        "account": next(backend.get_account_arg(first)),
-        "partition": backend.get_partition_arg(first),
-        "workdir": backend.workflow.workdir_init,
-    }
-    call = get_submit_command(
-        request, params, settings=backend.workflow.executor_settings,
-        failed_nodes=backend._failed_nodes,
-    )  # fmt: skip
+    comment = f"bundle_{first.name}_{len(members)}"
+    call = submit_command(backend, first, logdir / "%j.log", comment, request)
     call += set_gres_string(request)
     command = backend.format_bundle_exec(members, shape.cpus, str(events), str(members_file))
     script = f"#!/bin/sh\n{command}\n"
